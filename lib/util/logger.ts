@@ -1,0 +1,102 @@
+/**
+ * Logging: mail-log lines with the `TDC:` prefix, one event per line. This is the only module
+ * that imports winston. Every message is made single-line here (CR, LF, NUL and other control
+ * bytes escaped), so nothing a sender controls can forge or split a log line.
+ */
+import * as winston from 'winston';
+import type { Writable } from 'node:stream';
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export const LOG_PREFIX = 'TDC: ';
+
+const LEVEL_RANK: Record<LogLevel, number> = { error: 3, warning: 4, info: 6, debug: 7 };
+const LEVEL_LABEL: Record<LogLevel, string> = { error: 'Error', warning: 'Warning', info: 'Info', debug: 'Debug' };
+
+/** Escape control characters and cap the length so a value always stays inside one log line. */
+export function oneLine(text: string, max = 2000): string {
+  // eslint-disable-next-line no-control-regex
+  let s = text.replace(/[\x00-\x1f\x7f]/g, (c) => {
+    if (c === '\r') return '\\r';
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  if (s.length > max) s = `${s.slice(0, max)}…(${s.length - max} more)`;
+  return s;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  format?: 'plain' | 'json';
+  /** Where lines go: a stream (default process.stdout) or a file path. */
+  stream?: Writable;
+  file?: string;
+}
+
+export interface ClosableLogger extends Logger {
+  close(): Promise<void>;
+}
+
+/** The daemon's logger on winston. Plain lines suit journald with `SyslogFacility=mail`. */
+export function createLogger(options: LoggerOptions = {}): ClosableLogger {
+  const plain = winston.format.printf((info) => {
+    const level = info.level as LogLevel;
+    return `${String(info.timestamp)} ${LEVEL_LABEL[level] ?? level}: ${LOG_PREFIX}${String(info.message)}`;
+  });
+  const json = winston.format.printf((info) =>
+    JSON.stringify({ time: info.timestamp, level: info.level, message: `${LOG_PREFIX}${String(info.message)}` }),
+  );
+  const transport = options.file
+    ? new winston.transports.File({ filename: options.file })
+    : new winston.transports.Stream({ stream: options.stream ?? process.stdout });
+  const w = winston.createLogger({
+    levels: LEVEL_RANK,
+    level: options.level ?? 'info',
+    format: winston.format.combine(winston.format.timestamp(), options.format === 'json' ? json : plain),
+    transports: [transport],
+  });
+  const log = (level: LogLevel) => (message: string) => {
+    w.log(level, oneLine(message));
+  };
+  return {
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warning'),
+    error: log('error'),
+    close: () =>
+      new Promise<void>((resolve) => {
+        w.on('finish', () => resolve());
+        w.end();
+        setTimeout(resolve, 200).unref();
+      }),
+  };
+}
+
+export interface LogLine {
+  level: LogLevel;
+  message: string;
+}
+
+/** A logger that keeps its lines in memory, for tests (same escaping as the real one). */
+export class MemoryLogger implements Logger {
+  readonly lines: LogLine[] = [];
+  debug(message: string): void { this.lines.push({ level: 'debug', message: oneLine(message) }); }
+  info(message: string): void { this.lines.push({ level: 'info', message: oneLine(message) }); }
+  warn(message: string): void { this.lines.push({ level: 'warning', message: oneLine(message) }); }
+  error(message: string): void { this.lines.push({ level: 'error', message: oneLine(message) }); }
+  /** Messages matching `pattern`. */
+  matching(pattern: RegExp): string[] {
+    return this.lines.map((l) => l.message).filter((m) => pattern.test(m));
+  }
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

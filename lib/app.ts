@@ -1,0 +1,162 @@
+/**
+ * The composition root: end-of-body → direction and policy → journal copies → forwarder queue.
+ * Only this module sees milter, policy, journal and forwarder together. Whatever happens to a copy,
+ * the milter's reply always lets the original message go on.
+ */
+import type { Config } from './config';
+import { buildJournal } from './journal';
+import { planJournal } from './policy';
+import { Forwarder, type ForwarderOptions, type CopyEvent } from './forwarder';
+import { startMilterServer, type MilterServer } from './milter';
+import { findHeader, type CapturedMessage } from './message';
+import type { Logger } from './util/logger';
+import { systemClock, type Clock } from './util/clock';
+import { describeError } from './util/errors';
+import * as fs from 'node:fs';
+
+export interface AppDeps {
+  logger: Logger;
+  clock?: Clock;
+  /** Extra observers of every copy's life (status, tracking, tests). */
+  onCopyEvent?: (e: CopyEvent) => void;
+  /** Overrides for tests: DNS servers for MX lookups, TLS server name. */
+  forwarderOverrides?: Partial<ForwarderOptions>;
+  /** Called with every journal copy built, before it is offered (tests read the bytes). */
+  onJournalBuilt?: (copy: { id: string; intakeAddress: string; raw: Buffer }) => void;
+}
+
+/** Forwarder settings from the effective [tdc] settings. */
+export function forwarderOptionsFrom(config: Config, overrides: Partial<ForwarderOptions> = {}): ForwarderOptions {
+  const t = config.tdc;
+  const tlsCa = t.tlsCaFile ? [fs.readFileSync(t.tlsCaFile)] : undefined;
+  return {
+    relay: t.relay,
+    tlsCa,
+    maxQueueAge: t.maxQueueAge,
+    retryDelay: t.retryDelay,
+    queueMaxMessages: t.queueMaxMessages,
+    queueMaxBytes: t.queueMaxBytes,
+    minConnections: t.minConnections,
+    maxConnections: t.maxConnections,
+    messagesPerConnection: t.messagesPerConnection,
+    connectTimeout: t.connectTimeout,
+    commandTimeout: t.commandTimeout,
+    heloName: config.milter.hostname,
+    ...overrides,
+  };
+}
+
+export class TdcApp {
+  #config: Config;
+  readonly #deps: AppDeps;
+  readonly #clock: Clock;
+  readonly forwarder: Forwarder;
+  #milter: MilterServer | undefined;
+  #fallbackIds = 0;
+
+  private constructor(config: Config, deps: AppDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
+      logger: deps.logger,
+      clock: this.#clock,
+      onEvent: deps.onCopyEvent,
+    });
+  }
+
+  /** Start the milter listener and the forwarder with `config`. */
+  static async start(config: Config, deps: AppDeps): Promise<TdcApp> {
+    const app = new TdcApp(config, deps);
+    const m = config.milter;
+    app.#milter = await startMilterServer({
+      listen: m.listen,
+      socketMode: m.socketMode,
+      socketGroup: m.socketGroup,
+      logger: deps.logger,
+      maxMessageBytes: m.maxMessageSize,
+      onMessage: (msg) => app.handleMessage(msg),
+    });
+    deps.logger.info(
+      `milter listening on ${app.#milter.listenAddress}; journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}`,
+    );
+    return app;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get milter(): MilterServer {
+    if (!this.#milter) throw new Error('milter not started');
+    return this.#milter;
+  }
+
+  /** Settings for the next message. The listener itself is not moved: that needs a restart. */
+  reload(config: Config): void {
+    const old = this.#config;
+    if (config.milter.listen !== old.milter.listen) {
+      this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
+    }
+    this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));
+    this.#config = config;
+    this.#deps.logger.info(`configuration reloaded; journaling ${config.tdc.enabled ? 'on' : 'off'}`);
+  }
+
+  /**
+   * End-of-body: decide and enqueue the copies. Runs synchronously inside the milter's EOB handling,
+   * so it must stay fast and must never throw (the milter guards it anyway).
+   */
+  handleMessage(msg: CapturedMessage): void {
+    const log = this.#deps.logger;
+    const config = this.#config;
+    const qid = msg.queueId || this.#fallbackQueueId();
+    try {
+      if (msg.oversized) {
+        log.warn(`${qid}: not journaled: message of ${msg.bodyBytes} body bytes is over max_message_size (${config.milter.maxMessageSize})`);
+        return;
+      }
+      const plan = planJournal(msg, config);
+      if (plan.copies.length === 0) {
+        if (plan.reason !== undefined) log.info(`${qid}: not journaled: ${plan.reason}`);
+        for (const s of plan.skipped) log.info(`${qid}: not journaled for ${s.recipients.length} recipient(s) of policy ${s.policy}: ${s.reason}`);
+        return;
+      }
+      for (const s of plan.skipped) log.info(`${qid}: not journaled for ${s.recipients.length} recipient(s) of policy ${s.policy}: ${s.reason}`);
+      const messageId = findHeader(msg, 'Message-ID') ?? '';
+      const date = new Date(this.#clock.now());
+      plan.copies.forEach((copy, i) => {
+        const id = `${qid}.${i + 1}`;
+        const raw = buildJournal({
+          message: msg,
+          intakeAddress: copy.intakeAddress,
+          recipients: copy.recipients,
+          policies: copy.policies,
+          hostname: config.milter.hostname,
+          date,
+          copyId: id,
+          remoteIpHeader: config.tdc.remoteIpHeader,
+        });
+        this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw });
+        this.forwarder.offer({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress, raw });
+      });
+    } catch (err) {
+      // A bug of ours costs at most this copy, never the original.
+      log.error(`${qid}: journal copy not made: internal error: ${describeError(err)}`);
+    }
+  }
+
+  #fallbackQueueId(): string {
+    this.#fallbackIds += 1;
+    return `NOQUEUE-${this.#clock.now().toString(36)}-${this.#fallbackIds}`;
+  }
+
+  /** SIGTERM: stop taking mail, give queued copies `drainMs` to go, then close everything. */
+  async stop(drainMs: number): Promise<void> {
+    const started = this.#clock.now();
+    // Sessions in progress may still hand us messages; let them finish first (bounded).
+    await this.#milter?.close(Math.min(drainMs, 5000));
+    await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
+    await this.forwarder.close();
+  }
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * The command line: `tdc-milter [run] [--config FILE]` starts the daemon; `check-config` and
+ * `config` inspect a milter.conf. Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain and exit.
+ * Argument parsing and process I/O only; the work happens in app.ts.
+ */
+import * as fs from 'node:fs';
+import { DEFAULT_CONFIG_TEXT, describeEffective, loadConfigFile, parseConfigText, type ConfigResult } from './config';
+import { TdcApp } from './app';
+import { createLogger } from './util/logger';
+import { describeError } from './util/errors';
+
+const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
+const DRAIN_MS = 30_000;
+
+const USAGE = `usage: tdc-milter [command] [--config FILE]
+
+commands:
+  run            start the milter daemon (default)
+  check-config   check a milter.conf; exit 0 when valid, else print every problem and exit 1
+  config         print the effective settings for this machine and the layer each came from
+  help           this text
+
+--config FILE    the configuration file; default: $TDC_MILTER_CONFIG, else ${SYSTEM_CONFIG}
+                 if it exists, else the embedded default (milter on inet:127.0.0.1:8894, journaling off)
+`;
+
+interface Args {
+  command: string;
+  configPath: string | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  let command = 'run';
+  let configPath: string | undefined;
+  let sawCommand = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '-c') {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a file name`);
+      configPath = v;
+    } else if (a.startsWith('--config=')) {
+      configPath = a.slice('--config='.length);
+    } else if (a === '--help' || a === '-h') {
+      command = 'help';
+      sawCommand = true;
+    } else if (!a.startsWith('-') && !sawCommand) {
+      command = a;
+      sawCommand = true;
+    } else {
+      throw new Error(`unknown argument ${a}`);
+    }
+  }
+  return { command, configPath };
+}
+
+/** Which file to read: explicit, environment, system path, or none (embedded default). */
+function chooseConfigPath(explicit: string | undefined): string | undefined {
+  if (explicit !== undefined) return explicit;
+  const env = process.env['TDC_MILTER_CONFIG'];
+  if (env) return env;
+  return fs.existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : undefined;
+}
+
+function loadConfig(path: string | undefined): ConfigResult {
+  return path === undefined ? parseConfigText(DEFAULT_CONFIG_TEXT, '(embedded default)') : loadConfigFile(path);
+}
+
+async function run(path: string | undefined): Promise<number> {
+  const first = loadConfig(path);
+  if (!first.ok) {
+    for (const e of first.errors) process.stderr.write(`${e}\n`);
+    process.stderr.write(`tdc-milter: not started: ${first.errors.length} problem(s) in the configuration\n`);
+    return 1;
+  }
+  const m = first.config.milter;
+  const logger = createLogger({ level: m.logLevel, format: m.logFormat, file: m.logFile });
+  logger.info(`starting tdc-milter with ${path ?? 'the embedded default configuration'}`);
+  let app: TdcApp;
+  try {
+    app = await TdcApp.start(first.config, { logger });
+  } catch (err) {
+    logger.error(`not started: ${describeError(err)}`);
+    await logger.close();
+    return 1;
+  }
+
+  process.on('SIGHUP', () => {
+    const next = loadConfig(path);
+    if (!next.ok) {
+      logger.error(`reload refused, keeping the old settings: ${next.errors.join('; ')}`);
+      return;
+    }
+    app.reload(next.config);
+  });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info(`${signal} received: no new messages; draining queued copies for up to ${DRAIN_MS / 1000}s`);
+      app
+        .stop(DRAIN_MS)
+        .catch((err: unknown) => logger.error(`shutdown: ${describeError(err)}`))
+        .finally(() => {
+          logger.info('stopped');
+          void logger.close().then(() => resolve(0));
+        });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`tdc-milter: ${describeError(err)}\n${USAGE}`);
+    return 2;
+  }
+  const path = chooseConfigPath(args.configPath);
+  switch (args.command) {
+    case 'run':
+      return run(path);
+    case 'check-config': {
+      const r = loadConfig(path);
+      if (r.ok) {
+        process.stdout.write(`${path ?? '(embedded default)'}: configuration OK\n`);
+        return 0;
+      }
+      for (const e of r.errors) process.stdout.write(`${e}\n`);
+      return 1;
+    }
+    case 'config': {
+      const r = loadConfig(path);
+      if (!r.ok) {
+        for (const e of r.errors) process.stderr.write(`${e}\n`);
+        return 1;
+      }
+      process.stdout.write(describeEffective(r.config));
+      return 0;
+    }
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`tdc-milter: unknown command ${args.command}\n${USAGE}`);
+      return 2;
+  }
+}
+
+// Last line of defence: an unexpected error is logged, and the daemon keeps serving mail.
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`tdc-milter: uncaught exception (continuing): ${err.stack ?? err.message}\n`);
+});
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`tdc-milter: unhandled rejection (continuing): ${describeError(err)}\n`);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`tdc-milter: ${describeError(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,113 @@
+/**
+ * The command line as an admin uses it: the README's run command on the embedded default config,
+ * SIGTERM stopping it cleanly, check-config and config exit codes. Runs the built dist/ (npm test builds).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const MAIN = path.resolve(__dirname, '../../dist/lib/main.js');
+
+function env(): NodeJS.ProcessEnv {
+  const e = { ...process.env };
+  delete e['TDC_MILTER_CONFIG'];
+  return e;
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${out}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = out.split('\n').find((l) => pattern.test(l));
+      if (m !== undefined) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+  });
+}
+
+/** A milter OPTNEG offer as Postfix 3.7 sends it: version 6, actions 0x1FF, protocol 0x1FFFFF. */
+function optnegOffer(): Buffer {
+  const b = Buffer.alloc(17);
+  b.writeUInt32BE(13, 0);
+  b.write('O', 4, 'latin1');
+  b.writeUInt32BE(6, 5);
+  b.writeUInt32BE(0x1ff, 9);
+  b.writeUInt32BE(0x1fffff, 13);
+  return b;
+}
+
+function negotiate(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(optnegOffer()));
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 4 && got.length >= 4 + got.readUInt32BE(0)) {
+        s.end();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('tdc-milter command line', () => {
+  beforeAll(() => {
+    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run the tests with "npm test", which builds first`);
+  });
+
+  it('runs on the embedded default config on loopback and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, [MAIN], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await waitForLine(child, /milter listening on/, 15000);
+      expect(line).toMatch(/TDC: milter listening on inet:127\.0\.0\.1:8894/);
+      const reply = await negotiate(8894);
+      expect(reply.subarray(4, 5).toString('latin1')).toBe('O');
+      expect(reply.readUInt32BE(5)).toBe(6);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const stopped = waitForLine(child, /TDC: stopped/, 10000);
+      child.kill('SIGTERM');
+      await stopped;
+      expect(await exited).toBe(0);
+      // The listener is gone.
+      await expect(negotiate(8894)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('check-config exits 0 on a good file and 1 with file:line on a bad one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
+    const good = path.join(dir, 'good.conf');
+    const bad = path.join(dir, 'bad.conf');
+    fs.writeFileSync(good, '[milter]\nlisten = inet:127.0.0.1:0\n');
+    fs.writeFileSync(bad, '[milter]\nlisten = inet:127.0.0.1:0\n\n[tdc]\nmax_queue_age = soon\n');
+    const ok = spawnSync(process.execPath, [MAIN, 'check-config', '--config', good], { env: env(), encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+    const ko = spawnSync(process.execPath, [MAIN, 'check-config', '--config', bad], { env: env(), encoding: 'utf8' });
+    expect(ko.status).toBe(1);
+    expect(ko.stdout).toContain(`${bad}:5: max_queue_age`);
+    const shown = spawnSync(process.execPath, [MAIN, 'config', '--config', good], { env: env(), encoding: 'utf8' });
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/listen\s*=\s*inet:127\.0\.0\.1:0/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to start on a broken file and says why', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
+    const bad = path.join(dir, 'bad.conf');
+    fs.writeFileSync(bad, '[milter]\nlisten = tcp:127.0.0.1:0\n');
+    const r = spawnSync(process.execPath, [MAIN, 'run', '--config', bad], { env: env(), encoding: 'utf8', timeout: 10000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${bad}:2: listen`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

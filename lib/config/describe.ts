@@ -1,0 +1,42 @@
+/**
+ * `tdc-milter config`: the settings effective on this machine as milter.conf text (it parses back to
+ * the same settings), each line commented with the layer it came from. Pure; imports only config files.
+ */
+import { formatValue, keysOf, type SectionKind } from './schema';
+import type { Config } from './types';
+
+const COLUMN = 44;
+
+function line(setting: string, source: string | undefined): string {
+  return source === undefined ? setting : `${setting.padEnd(COLUMN - 1)} # ${source}`;
+}
+
+function section(config: Config, kind: Exclude<SectionKind, 'policy'>): string[] {
+  const values = config[kind] as unknown as Record<string, unknown>;
+  const out = [`[${kind}]`];
+  for (const spec of keysOf(kind)) {
+    const v = values[spec.field];
+    out.push(line(`${spec.key} = ${formatValue(spec, v)}`.trimEnd(), config.sources[`${kind}.${spec.key}`]));
+  }
+  return out;
+}
+
+/** The effective configuration, one `key = value  # source` line per setting. */
+export function describeEffective(config: Config): string {
+  const m = config.milter;
+  const out = [
+    `# tdc-milter effective configuration for ${m.hostname}${m.group ? ` (group ${m.group})` : ''}`,
+    `# journaling: ${config.tdc.enabled ? 'on' : 'off'}`,
+    ...section(config, 'milter'), '',
+    ...section(config, 'tdc'), '',
+    ...section(config, 'direction'),
+  ];
+  for (const p of config.policies) {
+    out.push('', line(`[policy ${p.name}]`, config.sources[`policy ${p.name}`]));
+    if (p.recipients.length > 0) out.push(`recipients = ${p.recipients.join(', ')}`);
+    if (p.senders.length > 0) out.push(`senders = ${p.senders.join(', ')}`);
+    out.push(`tdc = ${p.tdc}`);
+    if (p.intakeAddress !== undefined) out.push(`intake_address = ${p.intakeAddress}`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,75 @@
+/**
+ * The Config shape handed to the rest of the daemon (deep-frozen after loading) and the load result.
+ * Types only; imports nothing.
+ */
+
+export type LogLevelName = 'debug' | 'info' | 'warning' | 'error';
+
+export interface MilterConfig {
+  listen: string;
+  socketMode: number;
+  socketGroup?: string;
+  hostname: string;
+  group?: string;
+  /** 'no' = off. */
+  statusListen: string;
+  logLevel: LogLevelName;
+  logFormat: 'plain' | 'json';
+  logFile?: string;
+  /** Bytes. */
+  maxMessageSize: number;
+}
+
+/** The [tdc] settings effective for THIS machine after the group and machine layers. Times in ms. */
+export interface TdcConfig {
+  enabled: boolean;
+  intakeAddress: string;
+  relay?: string;
+  tlsCaFile?: string;
+  maxQueueAge: number;
+  retryDelay: number;
+  remoteIpHeader: string;
+  queueMaxMessages: number;
+  queueMaxBytes: number;
+  minConnections: number;
+  maxConnections: number;
+  messagesPerConnection: number;
+  connectTimeout: number;
+  commandTimeout: number;
+}
+
+export interface DirectionConfig {
+  outgoingDaemonNames: string[];
+  authenticatedIsOutgoing: boolean;
+  /** CIDRs as written (lower-case); parse with `parseCidr`. */
+  internalNetworks: string[];
+}
+
+export type PolicyTdc = 'global' | 'custom' | 'no';
+
+export interface Policy {
+  name: string;
+  /** Lower-case address patterns; empty = any recipient. */
+  recipients: string[];
+  /** Lower-case address patterns; empty = any sender. */
+  senders: string[];
+  tdc: PolicyTdc;
+  /** Set exactly when tdc = custom. */
+  intakeAddress?: string;
+}
+
+export interface Config {
+  milter: MilterConfig;
+  tdc: TdcConfig;
+  direction: DirectionConfig;
+  /** File order, DEFAULT last (added as `tdc = global` when the file has none). */
+  policies: Policy[];
+  /**
+   * Where each setting came from: 'tdc.enabled' → 'machine gw3.example.org (milter.conf:40)',
+   * 'milter.listen' → 'milter (milter.conf:2)', 'default', …; 'policy NAME' → 'milter.conf:30' or 'implicit'.
+   */
+  sources: Record<string, string>;
+}
+
+/** Errors read `file:line: key: expected …, got …`, sorted by line. */
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };

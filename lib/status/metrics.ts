@@ -1,0 +1,195 @@
+/**
+ * Prometheus metrics on a private prom-client Registry: the forwarder's counters per destination
+ * (`the.tdc.queue` and each intake domain) and the milter's stats, both read from source functions
+ * at scrape time, plus journal decisions and end-of-body latency that the app reports as they happen.
+ * Imports only prom-client: the source shapes mirror the forwarder's and milter's contracts.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Same shape as the forwarder's `ForwarderCounters`. */
+export interface QueueCounters {
+  activeRecipients: number;
+  connectionsOut: number;
+  delivered: number;
+  softBounced: number;
+  hardBounced: number;
+  dropped: number;
+  queuedBytes: number;
+  enqueued: number;
+}
+
+/** `forwarder.counters()` and `forwarder.countersByDomain()` taken together. */
+export interface QueueSnapshot {
+  total: QueueCounters;
+  byDomain: Map<string, QueueCounters>;
+}
+
+/** Same shape as the milter's `MilterStats`. */
+export interface MilterStatsSnapshot {
+  connectionsTotal: number;
+  activeSessions: number;
+  messagesTotal: number;
+  protocolErrors: number;
+}
+
+/** The label value of the whole queue, as Cisco's tophosts names it. */
+export const QUEUE_DESTINATION = 'the.tdc.queue';
+
+/** The policy label when a decision was made before any policy applied (not incoming, oversized…). */
+export const NO_POLICY = '(none)';
+
+/**
+ * What happened to a message for one policy: `journaled` (a copy was offered), `skipped` (the
+ * policy says no journal for these recipients), `not_journaled` (not incoming, journaling off, loop
+ * safety…), `oversized`, `error` (our bug; the original still went on). A closed set keeps the
+ * label cardinality bounded.
+ */
+export type JournalOutcome = 'journaled' | 'skipped' | 'not_journaled' | 'oversized' | 'error';
+
+/** End-of-body handling is meant to take well under a millisecond; 100 ms is already very slow. */
+export const EOB_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+export interface StatusMetricsOptions {
+  queue: () => QueueSnapshot;
+  milter: () => MilterStatsSnapshot;
+  /** Also export prom-client's process_* and nodejs_* metrics. @default false */
+  processMetrics?: boolean;
+}
+
+type QueueField = keyof QueueCounters;
+
+/** name, help, field, kind: one row per forwarder metric. */
+const QUEUE_METRICS: readonly [string, string, QueueField, 'counter' | 'gauge'][] = [
+  ['tdc_queue_active_recipients', 'Journal copies in the queue now (waiting, being delivered or waiting to retry)', 'activeRecipients', 'gauge'],
+  ['tdc_connections_out', 'SMTP connections open to the intake now', 'connectionsOut', 'gauge'],
+  ['tdc_queue_bytes', 'Bytes of journal copies in the queue now', 'queuedBytes', 'gauge'],
+  ['tdc_enqueued_total', 'Journal copies taken into the queue', 'enqueued', 'counter'],
+  ['tdc_delivered_total', 'Journal copies accepted by the intake', 'delivered', 'counter'],
+  ['tdc_soft_bounced_total', 'Delivery attempts that failed temporarily (the copy is retried)', 'softBounced', 'counter'],
+  ['tdc_hard_bounced_total', 'Journal copies refused permanently by the intake', 'hardBounced', 'counter'],
+  ['tdc_dropped_total', 'Journal copies given up (queue full, too old, shutdown)', 'dropped', 'counter'],
+];
+
+const MILTER_METRICS: readonly [string, string, keyof MilterStatsSnapshot, 'counter' | 'gauge'][] = [
+  ['tdc_milter_sessions_active', 'Milter sessions (MTA connections) open now', 'activeSessions', 'gauge'],
+  ['tdc_milter_connections_total', 'Milter connections accepted', 'connectionsTotal', 'counter'],
+  ['tdc_milter_messages_total', 'Messages seen at end-of-body', 'messagesTotal', 'counter'],
+  ['tdc_milter_protocol_errors_total', 'Milter connections ended by a protocol error', 'protocolErrors', 'counter'],
+];
+
+/** A count as Prometheus may see it: a finite number >= 0. */
+function sane(n: number): number {
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+export class StatusMetrics {
+  readonly registry = new Registry();
+  readonly #queueSource: () => QueueSnapshot;
+  readonly #milterSource: () => MilterStatsSnapshot;
+  /** One snapshot per scrape, so every queue metric of a scrape agrees with the others. */
+  #scrapeQueue: QueueSnapshot | undefined;
+  readonly #decisions: Counter<'policy' | 'outcome'>;
+  readonly #eob: Histogram;
+
+  constructor(options: StatusMetricsOptions) {
+    this.#queueSource = options.queue;
+    this.#milterSource = options.milter;
+    const registers = [this.registry];
+
+    for (const [name, help, field, kind] of QUEUE_METRICS) {
+      const rows = (): [string, number][] => {
+        const snap = this.#queue();
+        const out: [string, number][] = [[QUEUE_DESTINATION, sane(snap.total[field])]];
+        for (const domain of [...snap.byDomain.keys()].sort()) out.push([domain, sane(snap.byDomain.get(domain)![field])]);
+        return out;
+      };
+      // reset() first: a domain that left the queue's table leaves the exposition too.
+      if (kind === 'gauge') {
+        new Gauge({
+          name, help, labelNames: ['destination'], registers,
+          collect() {
+            this.reset();
+            for (const [destination, v] of rows()) this.set({ destination }, v);
+          },
+        });
+      } else {
+        new Counter({
+          name, help, labelNames: ['destination'], registers,
+          collect() {
+            this.reset();
+            for (const [destination, v] of rows()) this.inc({ destination }, v);
+          },
+        });
+      }
+    }
+
+    for (const [name, help, field, kind] of MILTER_METRICS) {
+      const milter = this.#milterSource;
+      if (kind === 'gauge') {
+        new Gauge({ name, help, registers, collect() { this.set(sane(milter()[field])); } });
+      } else {
+        new Counter({
+          name, help, registers,
+          collect() {
+            this.reset();
+            this.inc(sane(milter()[field]));
+          },
+        });
+      }
+    }
+
+    this.#decisions = new Counter({
+      name: 'tdc_journal_decisions_total',
+      help: 'Journal decisions per message and policy',
+      labelNames: ['policy', 'outcome'],
+      registers,
+    });
+    this.#eob = new Histogram({
+      name: 'tdc_eob_duration_seconds',
+      help: 'Time the milter spent handling end-of-body (decide, build, enqueue) before replying',
+      buckets: [...EOB_BUCKETS],
+      registers,
+    });
+    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Count one decision: for a journaled copy call it once per policy of the copy. */
+  decision(policy: string, outcome: JournalOutcome, count = 1): void {
+    if (!(count > 0)) return;
+    this.#decisions.inc({ policy: policy === '' ? NO_POLICY : policy, outcome }, count);
+  }
+
+  /** How long one end-of-body took, in seconds. */
+  observeEob(seconds: number): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.#eob.observe(seconds);
+  }
+
+  /** Time `fn` (end-of-body handling) with the monotonic clock and observe it, even when it throws. */
+  timeEob<T>(fn: () => T): T {
+    const start = process.hrtime.bigint();
+    try {
+      return fn();
+    } finally {
+      this.observeEob(Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async metricsText(): Promise<string> {
+    const snap = this.#queueSource();
+    this.#scrapeQueue = snap;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      if (this.#scrapeQueue === snap) this.#scrapeQueue = undefined;
+    }
+  }
+
+  #queue(): QueueSnapshot {
+    return this.#scrapeQueue ?? this.#queueSource();
+  }
+}

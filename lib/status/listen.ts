@@ -25,10 +25,10 @@ export function parseStatusListen(text: string): StatusAddress {
   let portText: string;
   if (s.startsWith('[')) {
     const close = s.indexOf(']');
-    if (close < 0 || s[close + 1] !== ':') throw bad(text, 'an IPv6 address needs the form [ADDR]:PORT');
+    if (close < 0 || s[close + 1] !== ':') throw bad(text, 'a bracketed address needs the form [ADDR]:PORT');
     host = s.slice(1, close);
     portText = s.slice(close + 2);
-    if (net.isIPv6(host) === false) throw bad(text, `${host} is not an IPv6 address`);
+    if (net.isIP(host) === 0) throw bad(text, `${host} is not an IP address`);
   } else {
     const colon = s.lastIndexOf(':');
     if (colon < 0) throw bad(text, 'no port');

@@ -12,6 +12,7 @@ describe('parseStatusListen', () => {
     ['localhost:8895', '127.0.0.1', 8895],
     ['inet:127.0.0.2:9000', '127.0.0.2', 9000],
     ['inet6:[::1]:65535', '::1', 65535],
+    ['[127.0.0.1]:8895', '127.0.0.1', 8895],
     ['  0.0.0.0:8895 ', '0.0.0.0', 8895],
   ])('%s → %s port %s', (text, host, port) => {
     expect(parseStatusListen(text)).toEqual({ host, port });
@@ -25,7 +26,7 @@ describe('parseStatusListen', () => {
     ['127.0.0.1:80x', /port 80x/],
     ['::1:8895', /put an IPv6 address in brackets/],
     ['[::1]8895', /\[ADDR\]:PORT/],
-    ['[127.0.0.1]:8895', /is not an IPv6 address/],
+    ['[gw.example]:8895', /gw\.example is not an IP address/],
     ['status.example.org:8895', /status\.example\.org is not an IP address/],
     ['no', /no port/],
   ])('refuses %s', (text, why) => {

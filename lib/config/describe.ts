@@ -29,6 +29,8 @@ export function describeEffective(config: Config): string {
     `# journaling: ${config.tdc.enabled ? 'on' : 'off'}`,
     ...section(config, 'milter'), '',
     ...section(config, 'tdc'), '',
+    // The group's values are already merged into [tdc] above; the empty section keeps the text valid.
+    ...(m.group ? [line(`[group ${m.group}]`, 'merged into [tdc] above'), ''] : []),
     ...section(config, 'direction'),
   ];
   for (const p of config.policies) {

@@ -19,6 +19,8 @@ interface Resolved {
   values: Record<string, unknown>;
   entries: Record<string, RawEntry | undefined>;
   sources: Record<string, string>;
+  /** Index in the stack of the layer each set key came from (higher = more specific). */
+  depth: Record<string, number>;
   /** Keys some layer set to a bad value (already reported; checks on them are skipped). */
   bad: Set<string>;
 }
@@ -34,16 +36,17 @@ function singleton(raw: RawConfig, kind: SectionKind): RawSection | undefined {
 }
 
 function resolve(kind: SectionKind, layers: Layer[], file: string): Resolved {
-  const out: Resolved = { values: {}, entries: {}, sources: {}, bad: new Set() };
+  const out: Resolved = { values: {}, entries: {}, sources: {}, depth: {}, bad: new Set() };
   for (const layer of layers) for (const k of layer.section?.bad ?? []) out.bad.add(k);
   for (const spec of keysOf(kind)) {
     out.values[spec.field] = defaultValue(spec);
     out.sources[`${kind}.${spec.key}`] = 'default';
-    for (const layer of layers) {
+    for (const [i, layer] of layers.entries()) {
       const e = layer.section?.entries.get(spec.key);
       if (!e) continue;
       out.values[spec.field] = e.value;
       out.entries[spec.key] = e;
+      out.depth[spec.key] = i;
       out.sources[`${kind}.${spec.key}`] = `${layer.label} (${file}:${e.line})`;
     }
   }
@@ -99,13 +102,14 @@ function checkTdc(r: Resolved, policies: Policy[], raw: RawConfig, problems: Pro
   const num = (k: string) => v[k] as number;
   const bad = (...keys: string[]) => keys.some((k) => r.bad.has(k));
   if (!bad('min_connections', 'max_connections') && num('minConnections') > num('maxConnections')) {
-    const atMin = e['min_connections'] !== undefined;
+    // Blame the key set in the most specific layer (the other one may be a default).
+    const atMin = (r.depth['min_connections'] ?? -1) >= (r.depth['max_connections'] ?? -1);
     problems.push(atMin
       ? { line: e['min_connections']!.line, key: 'min_connections', message: `expected at most max_connections (${num('maxConnections')}), got ${num('minConnections')}` }
       : { line: e['max_connections']!.line, key: 'max_connections', message: `expected at least min_connections (${num('minConnections')}), got ${num('maxConnections')}` });
   }
   if (!bad('retry_delay', 'max_queue_age') && num('retryDelay') >= num('maxQueueAge')) {
-    const atRetry = e['retry_delay'] !== undefined;
+    const atRetry = (r.depth['retry_delay'] ?? -1) >= (r.depth['max_queue_age'] ?? -1);
     const age = e['max_queue_age']?.text ?? findKey('tdc', 'max_queue_age')!.default;
     const retry = e['retry_delay']?.text ?? findKey('tdc', 'retry_delay')!.default;
     problems.push(atRetry
@@ -122,9 +126,10 @@ function checkTdc(r: Resolved, policies: Policy[], raw: RawConfig, problems: Pro
     const policySec = raw.sections.find((s) => s.kind === 'policy' && s.name === globalUser.name);
     const firstCustom = raw.sections.find((s) => s.kind === 'policy' && s.entries.get('tdc')?.value === 'custom');
     const at = enabledEntry ?? policySec?.entries.get('tdc');
-    const line = at?.line ?? policySec?.line ?? firstCustom?.line ?? 1;
+    const sec = policySec ?? firstCustom;
     problems.push({
-      line, key: at?.spec.key ?? 'intake_address',
+      line: at?.line ?? sec?.line ?? 1,
+      key: at?.spec.key ?? (sec ? `[policy ${sec.name}]` : 'intake_address'),
       message: `expected [tdc] intake_address to be set because policy ${globalUser.name} uses tdc = global` +
         `${policySec ? '' : ' (implicitly; add [policy DEFAULT] tdc = no to journal only custom policies)'}, got none`,
     });

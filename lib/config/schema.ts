@@ -212,11 +212,11 @@ const SIZE_OUT: [string, number][] = [['GiB', GiB], ['MiB', MiB], ['KiB', KiB]];
 
 function formatScalar(spec: KeySpec, v: number): string {
   if (spec.kind === 'duration') {
-    // Seconds up to 10 minutes (120s reads better than 2m), then minutes, then hours.
+    // Seconds below 5 minutes (120s reads better than 2m), then the largest exact unit.
     if (v === 0) return '0s';
     if (v % 1000 !== 0) return `${v}ms`;
-    if (v < 600_000 || v % 60_000 !== 0) return `${v / 1000}s`;
-    if (v < 36_000_000 || v % 3_600_000 !== 0) return `${v / 60_000}m`;
+    if (v < 300_000 || v % 60_000 !== 0) return `${v / 1000}s`;
+    if (v % 3_600_000 !== 0) return `${v / 60_000}m`;
     return `${v / 3_600_000}h`;
   }
   if (spec.kind === 'size') {

@@ -1,0 +1,115 @@
+/**
+ * SMFIC_OPTNEG answer, libmilter's rules applied to what a journaling milter wants: the version is
+ * min(offer, 6); actions only SETSYMLIST (read-only milter) and only if offered; protocol flags are
+ * the wanted NO... and NR_... bits masked by the offer; every NR_* bit the MTA did not grant means we answer
+ * that stage ourselves. Pure function. Imports ./codes, ./errors, ./reply-encoder (types).
+ */
+import * as C from './codes';
+import { MilterProtocolError } from './errors';
+import type { MacroList } from './reply-encoder';
+
+export interface OptnegOffer {
+  version: number;
+  actions: number;
+  protocol: number;
+}
+
+/** What we ask of the MTA; the defaults suit journaling. */
+export interface NegotiationWants {
+  /** Protocol bits wanted (masked by the offer before use). */
+  protocol: number;
+  /** Macro lists sent when the MTA offers SMFIF_SETSYMLIST at version 6. */
+  macroLists: readonly MacroList[];
+}
+
+/**
+ * Skip what we never use (DATA, UNKNOWN), keep header values exact, and ask the MTA not to wait for
+ * a reply anywhere but end of body. HELO is kept (journals may show it) at no round-trip cost.
+ */
+export const JOURNAL_PROTOCOL_WANTS =
+  C.SMFIP_NODATA |
+  C.SMFIP_NOUNKNOWN |
+  C.SMFIP_HDR_LEADSPC |
+  C.SMFIP_NR_CONN |
+  C.SMFIP_NR_HELO |
+  C.SMFIP_NR_MAIL |
+  C.SMFIP_NR_RCPT |
+  C.SMFIP_NR_DATA |
+  C.SMFIP_NR_UNKN |
+  C.SMFIP_NR_HDR |
+  C.SMFIP_NR_EOH |
+  C.SMFIP_NR_BODY;
+
+/** Per-stage macro lists (Postfix treats an empty list as "your defaults", so none is empty). */
+export const JOURNAL_MACRO_LISTS: readonly MacroList[] = Object.freeze([
+  { stage: C.SMFIM_CONNECT, names: 'j {daemon_name} {daemon_addr} {daemon_port} {client_addr} {client_port} {client_name} _' },
+  { stage: C.SMFIM_ENVFROM, names: 'i {auth_type} {auth_authen} {auth_author} {mail_addr}' },
+  { stage: C.SMFIM_ENVRCPT, names: 'i {rcpt_addr}' },
+  { stage: C.SMFIM_EOM, names: 'i' },
+  { stage: C.SMFIM_EOH, names: 'i' },
+]);
+
+export const JOURNAL_WANTS: NegotiationWants = Object.freeze({
+  protocol: JOURNAL_PROTOCOL_WANTS,
+  macroLists: JOURNAL_MACRO_LISTS,
+});
+
+/** Every NR_* bit (NR_HDR included). */
+export const ALL_NO_REPLY_BITS =
+  C.SMFIP_NR_CONN | C.SMFIP_NR_HELO | C.SMFIP_NR_MAIL | C.SMFIP_NR_RCPT | C.SMFIP_NR_DATA |
+  C.SMFIP_NR_UNKN | C.SMFIP_NR_HDR | C.SMFIP_NR_EOH | C.SMFIP_NR_BODY;
+
+export interface Negotiated {
+  /** The MTA's offer after libmilter's defaults for zero masks. */
+  offer: OptnegOffer;
+  /** What we reply: version, actions, protocol (a subset of the offer), macro lists. */
+  version: number;
+  actions: number;
+  protocol: number;
+  macroLists: readonly MacroList[];
+  /** Header values keep their leading whitespace (SMFIP_HDR_LEADSPC granted). */
+  headerLeadingSpace: boolean;
+}
+
+/** Answer an OPTNEG offer. Throws MilterProtocolError (MILTER_NEGOTIATION) for versions below 2. */
+export function negotiate(offer: OptnegOffer, wants: NegotiationWants = JOURNAL_WANTS): Negotiated {
+  if (offer.version < C.SMFI_PROT_VERSION_MIN) {
+    throw new MilterProtocolError(
+      'MILTER_NEGOTIATION',
+      `MTA offers milter protocol version ${offer.version}; version ${C.SMFI_PROT_VERSION_MIN} or later is required`,
+    );
+  }
+  const version = Math.min(offer.version, C.SMFI_PROT_VERSION);
+  const offeredActions = offer.actions === 0 ? C.SMFI_V1_ACTS : offer.actions >>> 0;
+  const offeredProtocol = offer.protocol === 0 ? C.SMFI_V1_PROT : offer.protocol >>> 0;
+  // Macro lists are a version-6 feature riding on the SETSYMLIST action.
+  const symlists = version >= 6 && (offeredActions & C.SMFIF_SETSYMLIST) !== 0 && wants.macroLists.length > 0;
+  const actions = symlists ? C.SMFIF_SETSYMLIST : C.SMFIF_NONE;
+  const protocol = (wants.protocol & ~C.SMFI_INTERNAL & offeredProtocol) >>> 0;
+  return {
+    offer: { version: offer.version, actions: offeredActions, protocol: offeredProtocol },
+    version,
+    actions,
+    protocol,
+    macroLists: symlists ? wants.macroLists : [],
+    headerLeadingSpace: (protocol & C.SMFIP_HDR_LEADSPC) !== 0,
+  };
+}
+
+/** True when we must answer this command (its NR_* bit was not granted). Never for D, A, Q, K. */
+export function expectsReply(protocol: number, code: number): boolean {
+  switch (code) {
+    case C.SMFIC_CONNECT: return (protocol & C.SMFIP_NR_CONN) === 0;
+    case C.SMFIC_HELO: return (protocol & C.SMFIP_NR_HELO) === 0;
+    case C.SMFIC_MAIL: return (protocol & C.SMFIP_NR_MAIL) === 0;
+    case C.SMFIC_RCPT: return (protocol & C.SMFIP_NR_RCPT) === 0;
+    case C.SMFIC_DATA: return (protocol & C.SMFIP_NR_DATA) === 0;
+    case C.SMFIC_UNKNOWN: return (protocol & C.SMFIP_NR_UNKN) === 0;
+    case C.SMFIC_HEADER: return (protocol & C.SMFIP_NR_HDR) === 0;
+    case C.SMFIC_EOH: return (protocol & C.SMFIP_NR_EOH) === 0;
+    case C.SMFIC_BODY: return (protocol & C.SMFIP_NR_BODY) === 0;
+    case C.SMFIC_BODYEOB: return true;
+    case C.SMFIC_OPTNEG: return true;
+    default: return false;
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * Policy: which messages are incoming, and which recipients are journaled to which intake address.
+ * Imports config and message only; never milter, journal or forwarder.
+ */
+export { classifyDirection } from './direction';
+export { planJournal, matchPolicy, JOURNAL_MARKER_HEADERS, type JournalCopyPlan, type JournalPlan } from './plan';
+export { matchesAny, matchesPattern, splitAddress, compilePatterns, type SplitAddress } from './address';
+export { clientIp, parseIp, compileCidr, inCidr, type Ip } from './network';

@@ -198,6 +198,18 @@ describe('MilterSession: macro scoping and per-message state', () => {
     ]);
   });
 
+  it('forgets MAIL-stage macros after end of body and after ABORT, even if the next MAIL has no macro packet', () => {
+    const { feed, messages } = setup();
+    feed([
+      ...start(),
+      macroPacket('M', { i: 'Q1' }), argvPacket('M', ['<a@b>']), argvPacket('R', ['<x@y>']), packet('E'),
+      argvPacket('M', ['<c@d>']), argvPacket('R', ['<x@y>']), packet('E'),
+      macroPacket('M', { i: 'Q3' }), argvPacket('M', ['<e@f>']), packet('A'),
+      argvPacket('M', ['<g@h>']), argvPacket('R', ['<x@y>']), packet('E'),
+    ]);
+    expect(messages.map((m) => [m.sender.address, m.queueId])).toEqual([['a@b', 'Q1'], ['c@d', ''], ['g@h', '']]);
+  });
+
   it('a repeated HELO (with or without ABORT) drops the transaction and MAIL macros', () => {
     const { feed, messages, logger } = setup();
     feed([

@@ -1,0 +1,267 @@
+/**
+ * The milter socket server: listens on inet, inet6 or a unix socket (stale socket removed, mode
+ * and group applied after bind), runs one MilterSession per connection with replies written in one
+ * write per read, and shuts down with a grace period. Nothing a peer sends can throw out of here.
+ * Imports node:net/fs, util, message (types) and the milter modules; no policy, config or SMTP.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { CapturedMessage } from '../message';
+import { systemClock, type Clock } from '../util/clock';
+import { describeError } from '../util/errors';
+import type { Logger } from '../util/logger';
+import { MilterListenError } from './errors';
+import { DEFAULT_MAX_PACKET_BYTES } from './frame-decoder';
+import { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address';
+import type { NegotiationWants } from './negotiation';
+import { MilterSession, type SessionCounters } from './session';
+
+export interface MilterServerOptions {
+  /** 'inet:HOST:PORT' | 'inet6:[ADDR]:PORT' | 'unix:/path' | 'local:/path'; port 0 ok. */
+  listen: string;
+  /** unix only, e.g. 0o660 (applied after bind). */
+  socketMode?: number;
+  /** unix only: group name or numeric gid. */
+  socketGroup?: string;
+  logger: Logger;
+  /** Default 1 MiB; a larger frame closes that connection with a log line. */
+  maxPacketBytes?: number;
+  /** Body bytes kept per message; beyond it chunks are dropped and msg.oversized = true. Default: no cap. */
+  maxMessageBytes?: number;
+  /** Sync, at end-of-body before the reply; throws are caught and logged. */
+  onMessage: (msg: CapturedMessage) => void;
+  /** Timer source for the close grace period (tests). Default: the system clock. */
+  clock?: Clock;
+  /** What to ask of the MTA in OPTNEG (tests). Default: the journaling wants. */
+  wants?: NegotiationWants;
+  /** Where group names are looked up (tests). Default /etc/group. */
+  groupFile?: string;
+}
+
+export interface MilterStats {
+  connectionsTotal: number;
+  activeSessions: number;
+  messagesTotal: number;
+  protocolErrors: number;
+}
+
+export interface MilterServer {
+  /** Resolved, e.g. 'inet:127.0.0.1:43817' or 'unix:/path'. */
+  readonly listenAddress: string;
+  readonly port: number | undefined;
+  stats(): MilterStats;
+  /** Stop accepting; let sessions end; destroy leftovers after graceMs (default 5000). */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Pause reading from a peer that does not read our replies once this much is queued. */
+const WRITE_HIGH_WATER = 256 * 1024;
+
+function checkInt(name: string, value: number | undefined, min: number, max: number): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new MilterListenError(`${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+}
+
+/** gid for a group name or number, from /etc/group. */
+export function resolveGroup(group: string, groupFile = '/etc/group'): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  let text: string;
+  try {
+    text = fs.readFileSync(groupFile, 'latin1');
+  } catch (err) {
+    throw new MilterListenError(`socketGroup: cannot read ${groupFile} to look up "${group}": ${describeError(err)}`);
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && f[0] === group && /^\d+$/.test(f[2]!)) return Number(f[2]);
+  }
+  throw new MilterListenError(`socketGroup: expected a group name from ${groupFile} or a numeric gid, got "${group}"`);
+}
+
+function listen(server: net.Server, addr: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    if (addr.kind === 'unix') server.listen({ path: addr.path, exclusive: true }, done);
+    else server.listen({ host: addr.host, port: addr.port, exclusive: true, ipv6Only: addr.kind === 'inet6' }, done);
+  });
+}
+
+/** Remove a socket file left by a dead process; refuse if something answers on it or it is no socket. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new MilterListenError(`listen: cannot check unix:${path}: ${describeError(err)}`);
+  }
+  if (!st.isSocket()) throw new MilterListenError(`listen: unix:${path} exists and is not a socket; not removing it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => { probe.destroy(); resolve(false); });
+  });
+  if (live) throw new MilterListenError(`listen: another process is listening on unix:${path}`);
+  fs.unlinkSync(path);
+}
+
+export async function startMilterServer(options: MilterServerOptions): Promise<MilterServer> {
+  const addr = parseListenAddress(options.listen);
+  checkInt('maxPacketBytes', options.maxPacketBytes, 1, 0x7fffffff);
+  checkInt('maxMessageBytes', options.maxMessageBytes, 0, Number.MAX_SAFE_INTEGER);
+  checkInt('socketMode', options.socketMode, 0, 0o7777);
+  const gid = addr.kind === 'unix' && options.socketGroup !== undefined
+    ? resolveGroup(options.socketGroup, options.groupFile) : undefined;
+  if (addr.kind === 'unix') await removeStaleSocket(addr.path);
+
+  const log = options.logger;
+  const clock = options.clock ?? systemClock;
+  const counters: SessionCounters = { messages: 0, protocolErrors: 0 };
+  const sockets = new Set<net.Socket>();
+  let connectionsTotal = 0;
+  let closing: Promise<void> | undefined;
+  let allClosed: (() => void) | undefined;
+
+  const server = net.createServer({ noDelay: true });
+  server.on('connection', (socket) => {
+    connectionsTotal++;
+    const id = String(connectionsTotal);
+    try {
+      serve(socket, id);
+    } catch (err) {
+      log.error(`milter connection ${id}: cannot start session: ${describeError(err)}`);
+      socket.destroy();
+    }
+  });
+
+  function serve(socket: net.Socket, id: string): void {
+    const session = new MilterSession({
+      id,
+      logger: log,
+      onMessage: options.onMessage,
+      maxPacketBytes: options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES,
+      maxMessageBytes: options.maxMessageBytes,
+      wants: options.wants,
+      counters,
+    });
+    sockets.add(socket);
+    let ending = false;
+    socket.on('close', () => {
+      sockets.delete(socket);
+      try {
+        session.end('connection closed');
+      } catch { /* end() does not throw; the daemon must not die if it ever did */ }
+      if (sockets.size === 0 && allClosed !== undefined) allClosed();
+    });
+    socket.on('error', (err) => {
+      log.debug(`milter connection ${id}: socket error: ${describeError(err)}`);
+    });
+    socket.on('end', () => {
+      session.end('EOF from the MTA');
+    });
+    if (addr.kind !== 'unix') {
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+    }
+    socket.on('data', (chunk: Buffer) => {
+      if (ending) return;
+      let out;
+      try {
+        out = session.receive(chunk);
+      } catch (err) {
+        log.error(`milter connection ${id}: internal error: ${describeError(err)}; closing this connection`);
+        ending = true;
+        socket.destroy();
+        return;
+      }
+      if (out.reply !== undefined) socket.write(out.reply);
+      if (out.close) {
+        ending = true;
+        socket.end(() => socket.destroy());
+      } else if (socket.writableLength > WRITE_HIGH_WATER) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
+    });
+  }
+
+  try {
+    await listen(server, addr);
+  } catch (err) {
+    throw new MilterListenError(`listen: cannot listen on ${options.listen}: ${describeError(err)}`, { cause: err });
+  }
+  let socketIno: number | undefined;
+  if (addr.kind === 'unix') {
+    try {
+      if (options.socketMode !== undefined) fs.chmodSync(addr.path, options.socketMode);
+      if (gid !== undefined) fs.chownSync(addr.path, -1, gid);
+      socketIno = fs.statSync(addr.path).ino;
+    } catch (err) {
+      server.close();
+      try { fs.unlinkSync(addr.path); } catch { /* already gone */ }
+      throw new MilterListenError(`listen: cannot set mode/group of unix:${addr.path}: ${describeError(err)}`, { cause: err });
+    }
+  }
+  server.on('error', (err) => log.error(`milter server ${options.listen}: ${describeError(err)}`));
+
+  let resolved: ListenAddress = addr;
+  let port: number | undefined;
+  if (addr.kind !== 'unix') {
+    const a = server.address() as net.AddressInfo;
+    port = a.port;
+    resolved = { kind: addr.kind, host: a.address, port: a.port };
+  }
+  const listenAddress = formatListenAddress(resolved);
+  log.info(`milter listening on ${listenAddress}`);
+
+  function unlinkOwnSocket(): void {
+    if (addr.kind !== 'unix') return;
+    try {
+      const st = fs.lstatSync(addr.path);
+      if (st.isSocket() && st.ino === socketIno) fs.unlinkSync(addr.path);
+    } catch { /* gone already (libuv unlinks on close) */ }
+  }
+
+  async function shutdown(graceMs: number): Promise<void> {
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    unlinkOwnSocket();
+    if (sockets.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = clock.setTimer(graceMs, () => {
+          if (sockets.size === 0) return;
+          log.warn(`milter: ${sockets.size} session(s) still open ${graceMs} ms after shutdown began; closing them`);
+          for (const s of sockets) s.destroy();
+        });
+        allClosed = () => {
+          timer.cancel();
+          resolve();
+        };
+        if (sockets.size === 0) allClosed();
+      });
+    }
+    await serverClosed;
+    log.info(`milter stopped listening on ${listenAddress}`);
+  }
+
+  return {
+    listenAddress,
+    port,
+    stats: () => ({
+      connectionsTotal,
+      activeSessions: sockets.size,
+      messagesTotal: counters.messages,
+      protocolErrors: counters.protocolErrors,
+    }),
+    close(graceMs = 5000) {
+      closing ??= shutdown(graceMs);
+      return closing;
+    },
+  };
+}

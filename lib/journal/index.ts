@@ -1,0 +1,6 @@
+/**
+ * Journal: builds the journal message for one intake address. Imports message and util only;
+ * never policy, milter or forwarder.
+ */
+export { buildJournal, chooseBoundary, clientIpText, rfc5322Date, JOURNAL_HEADER, type JournalInput } from './build';
+export { singleLine } from './sanitize';

@@ -29,7 +29,7 @@ function format(fileName: string, problems: Problem[]): string[] {
 }
 
 export function parseConfigText(text: string, fileName: string, opts: { hostname?: string } = {}): ConfigResult {
-  const raw = parseRaw(text);
+  const raw = parseRaw(text.replace(/^\uFEFF/, ''));
   const problems = [...raw.problems];
   const config = buildConfig(raw, { fileName, ...opts }, problems);
   if (config === undefined || problems.length > 0) return { ok: false, errors: format(fileName, problems) };

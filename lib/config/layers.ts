@@ -55,7 +55,8 @@ function resolve(kind: SectionKind, layers: Layer[], file: string): Resolved {
 
 /** Build the Config; problems of this stage are appended to `problems`. */
 export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Problem[]): Config | undefined {
-  const file = path.basename(opts.fileName);
+  // Sources name the file briefly: 'milter.conf:12'; '(embedded default)' becomes 'embedded default:3'.
+  const file = path.basename(opts.fileName).replace(/^\((.*)\)$/, '$1');
   const milterSec = singleton(raw, 'milter');
   const milter = resolve('milter', [{ label: 'milter', section: milterSec }], file);
   if (milter.values['hostname'] === undefined) {

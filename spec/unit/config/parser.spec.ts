@@ -153,3 +153,14 @@ describe('syntax details', () => {
     expect(r.ok && r.config.tdc.enabled).toBe(true);
   });
 });
+
+describe('file details', () => {
+  it('ignores a UTF-8 byte order mark', () => {
+    expect(parseConfigText('\uFEFF[milter]\nlisten = inet:127.0.0.1:0\n', 'm.conf').ok).toBe(true);
+  });
+
+  it('names the embedded default briefly in sources', () => {
+    const r = parseConfigText('[milter]\nlisten = inet:127.0.0.1:0\n', '(embedded default)');
+    expect(r.ok && r.config.sources['milter.listen']).toBe('milter (embedded default:2)');
+  });
+});

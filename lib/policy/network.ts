@@ -1,6 +1,6 @@
 /**
  * Client IP addresses and CIDR membership for the direction test: IPv4 and IPv6, with IPv4-mapped
- * IPv6 (`::ffff:a.b.c.d`) treated as the IPv4 address on both sides. Imports config (values) only.
+ * IPv6 (`::ffff:a.b.c.d`) treated as the IPv4 address on both sides. Imports config (values) and message only.
  */
 import { getMacro, type CapturedMessage } from '../message';
 import { ipBytes, parseCidr, type Cidr } from '../config';

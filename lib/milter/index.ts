@@ -1,6 +1,7 @@
 /**
  * The milter wire protocol as a module: the socket server the composition root starts, plus the
- * codec pieces tests and tools use. Knows nothing of policies, config files or SMTP delivery.
+ * codec pieces tests and tools use. Knows nothing of policies, config files or SMTP delivery and
+ * must never import policy, config, journal, forwarder or app.
  */
 export { startMilterServer, type MilterServer, type MilterServerOptions, type MilterStats } from './server';
 export { parseListenAddress, formatListenAddress, type ListenAddress } from './listen-address';

@@ -1,8 +1,7 @@
 /**
- * SMFIC_OPTNEG answer, libmilter's rules applied to what a journaling milter wants: the version is
- * min(offer, 6); actions only SETSYMLIST (read-only milter) and only if offered; protocol flags are
- * the wanted NO... and NR_... bits masked by the offer; every NR_* bit the MTA did not grant means we answer
- * that stage ourselves. Pure function. Imports ./codes, ./errors, ./reply-encoder (types).
+ * SMFIC_OPTNEG answer by libmilter's rules for a read-only journaling milter: version min(offer, 6),
+ * actions only SETSYMLIST and only if offered, wanted NO.../NR_... bits masked by the offer; every
+ * NR_ bit not granted is a stage we answer ourselves. Pure; imports ./codes, ./errors, types only.
  */
 import * as C from './codes';
 import { MilterProtocolError } from './errors';

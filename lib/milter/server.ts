@@ -1,8 +1,8 @@
 /**
- * The milter socket server: listens on inet, inet6 or a unix socket (stale socket removed, mode
- * and group applied after bind), runs one MilterSession per connection with replies written in one
- * write per read, and shuts down with a grace period. Nothing a peer sends can throw out of here.
- * Imports node:net/fs, util, message (types) and the milter modules; no policy, config or SMTP.
+ * The milter socket server: inet, inet6 or unix socket (stale socket removed, mode/group set after
+ * bind), one MilterSession per connection, one write per read, graceful close. Nothing a peer sends
+ * can throw out of here. Imports node:net/fs, util, message and milter modules only; must not
+ * import policy, config, journal or forwarder.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -129,6 +129,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   let closing: Promise<void> | undefined;
   let allClosed: (() => void) | undefined;
 
+  const listenAddressText = options.listen;
   const server = net.createServer({ noDelay: true });
   server.on('connection', (socket) => {
     connectionsTotal++;
@@ -169,6 +170,9 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     if (addr.kind !== 'unix') {
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 60_000);
+      log.debug(`milter connection ${id} from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    } else {
+      log.debug(`milter connection ${id} on ${listenAddressText}`);
     }
     socket.on('data', (chunk: Buffer) => {
       if (ending) return;

@@ -1,8 +1,8 @@
 /**
- * One milter connection's protocol state machine, without sockets: bytes in (`receive`), reply
- * bytes and a close flag out. Holds the state (a closed union checked against a transition table),
- * the scoped macros and the message being captured; hands a CapturedMessage to `onMessage` at end
- * of body and always answers SMFIR_CONTINUE. Imports util, message and the milter codec modules.
+ * One milter connection's state machine without sockets: bytes in, reply bytes and a close flag out.
+ * A closed state union checked against a transition table, libmilter macro scoping, message capture;
+ * at end of body a CapturedMessage goes to `onMessage` and the MTA always gets SMFIR_CONTINUE.
+ * Imports util, message and milter codecs only; must not import policy, config, journal, forwarder.
  */
 import type { Logger } from '../util/logger';
 import { describeError } from '../util/errors';

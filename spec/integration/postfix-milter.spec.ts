@@ -25,7 +25,11 @@ describe('milter behind real Postfix over TCP', () => {
   beforeAll(async () => {
     milter = await startMilterServer({ listen: 'inet:127.0.0.1:0', logger, onMessage: (m) => captured.push(m) });
     // tempfail: a milter protocol failure shows up as an SMTP error here, not as a silent bypass.
-    pf = await startPostfix({ milters: `inet:127.0.0.1:${milter.port}`, milterDefaultAction: 'tempfail' });
+    pf = await startPostfix({
+      milters: `inet:127.0.0.1:${milter.port}`,
+      milterDefaultAction: 'tempfail',
+      listeners: { originating: { overrides: { milter_macro_daemon_name: 'ORIGINATING' } }, auth: { saslAuth: true } },
+    });
   });
   afterAll(async () => {
     await pf?.stop();
@@ -61,6 +65,20 @@ describe('milter behind real Postfix over TCP', () => {
     expect(bare.headers.map((h) => h.name.toLowerCase())).toEqual(expect.arrayContaining(['message-id', 'date']));
     expect(milter.stats().protocolErrors).toBe(0);
     expect(logger.lines.filter((l) => l.level === 'error' || l.level === 'warning')).toEqual([]);
+  });
+
+  it('sees the daemon name of the ORIGINATING listener and the SASL login of the auth listener', async () => {
+    const corpus = makeCorpus({ count: 3, tag: 'pf-direction' });
+    const [plain] = await runSessions(pf.smtpPort, [{ messages: [corpus[0]!] }]);
+    const [orig] = await runSessions(pf.ports.originating!, [{ messages: [corpus[1]!] }]);
+    const [auth] = await runSessions(pf.ports.auth!, [{ messages: [corpus[2]!], auth: { user: 'alice', password: pf.saslUsers.alice! } }]);
+    const byQid = (id: string): CapturedMessage => captured.find((c) => c.queueId === id)!;
+    expect(byQid(plain!.queueId).macros.get('daemon_name')).toBe('mx.harness.test');
+    expect(byQid(plain!.queueId).macros.get('auth_authen')).toBeUndefined();
+    expect(byQid(orig!.queueId).macros.get('daemon_name')).toBe('ORIGINATING');
+    // smtpd_sasl_local_domain = $myhostname, so the login carries the realm.
+    expect(byQid(auth!.queueId).macros.get('auth_authen')).toBe('alice@mx.harness.test');
+    expect(byQid(auth!.queueId).macros.get('auth_type')).toBe('PLAIN');
   });
 });
 

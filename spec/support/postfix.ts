@@ -27,7 +27,8 @@ export interface PostfixOptions {
   milterDefaultAction?: 'accept' | 'tempfail' | 'reject' | 'quarantine';
   /** Extra smtpd listeners by name; each gets its own port (`ports[name]`). */
   listeners?: Record<string, PostfixListenerOptions>;
-  /** SASL users (name → password) for listeners with `saslAuth`; default `{ alice: 'alice-secret' }`. */
+  /** SASL users (name → password) for listeners with `saslAuth`; default `{ alice: 'alice-secret' }`.
+   *  The realm is myhostname, so `{auth_authen}` reads `alice@mx.harness.test`. */
   saslUsers?: Record<string, string>;
   /** Domains delivered to the Maildir; default ['example.test']. */
   virtualDomains?: string[];
@@ -60,7 +61,7 @@ export interface PostfixInstance {
 }
 
 const POSTFIX = '/usr/sbin/postfix';
-const SASL_REALM_DEFAULT_USERS: Record<string, string> = { alice: 'alice-secret' };
+const DEFAULT_SASL_USERS: Record<string, string> = { alice: 'alice-secret' };
 
 // No chroot anywhere (gotcha 3); the smtpd lines are added per instance.
 const MASTER_CF_SERVICES = `
@@ -207,7 +208,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixIn
   const listenerNames = Object.keys(opts.listeners ?? {});
   if (listenerNames.includes('smtp')) throw new Error("postfix harness: listener name 'smtp' is reserved");
   const sasl = Object.values(opts.listeners ?? {}).some((l) => l.saslAuth === true);
-  const saslUsers = sasl ? { ...(opts.saslUsers ?? SASL_REALM_DEFAULT_USERS) } : {};
+  const saslUsers = sasl ? { ...(opts.saslUsers ?? DEFAULT_SASL_USERS) } : {};
 
   const dir = makeHarnessDir('tdc-pf-');
   let masterPid: number | undefined;

@@ -3,9 +3,11 @@
  * Maildir delivery parsing and the DNS guard, so a broken harness fails here and not as a milter bug.
  */
 import * as fs from 'node:fs';
+import { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import { startPostfix, PostfixInstance } from '../support/postfix';
 import { SmtpClient } from '../support/smtp-client';
-import { pidAlive } from '../support/mta-sandbox';
+import { pidAlive, pollUntil } from '../support/mta-sandbox';
 
 describe('postfix harness (no milter)', () => {
   let pf: PostfixInstance;
@@ -77,6 +79,39 @@ describe('postfix harness (no milter)', () => {
     } finally {
       c.close();
       plain.close();
+    }
+  });
+
+  it('relays other domains to a loopback port when relayPort is set', async () => {
+    const got: { from: string; to: string[]; data: string }[] = [];
+    const sink = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onData(stream, session, done) {
+        const parts: Buffer[] = [];
+        stream.on('data', (b: Buffer) => parts.push(b));
+        stream.on('end', () => {
+          const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
+          got.push({ from, to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(parts).toString('latin1') });
+          done();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const relay = await startPostfix({ relayPort: (sink.server.address() as AddressInfo).port, virtualDomains: [] });
+    try {
+      const c = await SmtpClient.connect(relay.smtpPort);
+      await c.ehlo('client.test');
+      await c.send({ from: 'sender@client.test', to: ['intake@intake.test'], data: 'Subject: relayed\r\n\r\nx\r\n' });
+      await c.quit();
+      await pollUntil(() => (got.length > 0 ? true : undefined), 15_000, () => `nothing relayed\n${relay.maillog()}`);
+      expect(got).toHaveLength(1);
+      expect(got[0]).toMatchObject({ from: 'sender@client.test', to: ['intake@intake.test'] });
+      expect(got[0]!.data).toMatch(/Subject: relayed\r\n/);
+    } finally {
+      await relay.stop();
+      await new Promise<void>((resolve) => sink.close(() => resolve()));
     }
   });
 

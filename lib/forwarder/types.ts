@@ -1,0 +1,117 @@
+/**
+ * The forwarder's public shapes (the contract app.ts builds against) and the seam between the
+ * queue (when) and the delivery agent (how): `DeliverFn`.
+ * Imports nothing but node types; never imports milter, policy or journal.
+ */
+
+/** The name admins know from Cisco's TDC: the one forwarder queue. */
+export const QUEUE_NAME = 'the.tdc.queue';
+
+/** First attempt plus one retry: Cisco's "retry once". */
+export const MAX_ATTEMPTS = 2;
+
+export interface JournalCopy {
+  /** Copy id, e.g. '4Xk2Lq0yZm.1' (MTA queue id + copy number). */
+  id: string;
+  queueId: string;
+  /** The original message's Message-ID header value, or ''. */
+  messageId: string;
+  intakeAddress: string;
+  raw: Buffer;
+}
+
+export interface ForwarderOptions {
+  /** '[1.2.3.4]:25' | 'host:port' | 'host'; unset = MX of the intake address's domain. */
+  relay?: string;
+  /** Extra trusted CAs (PEM) on top of the system's. */
+  tlsCa?: Buffer[];
+  /** ms a copy may stay in the queue, counted from enqueue. */
+  maxQueueAge: number;
+  /** ms between a failed attempt and its retry. */
+  retryDelay: number;
+  queueMaxMessages: number;
+  queueMaxBytes: number;
+  minConnections: number;
+  maxConnections: number;
+  messagesPerConnection: number;
+  /** ms for a TCP connect (and each DNS query). */
+  connectTimeout: number;
+  /** ms for each SMTP reply (greeting, STARTTLS, each command). */
+  commandTimeout: number;
+  /** EHLO name. */
+  heloName: string;
+  /** DNS servers for MX/A/AAAA lookups, e.g. ['127.0.0.1:5353'] in tests; default: the system's. */
+  dnsServers?: string[];
+  /** Tests: the TLS server name to verify instead of the host name. */
+  tlsServername?: string;
+  /** Tests: SMTP port of MX and implicit-MX hosts (a relay carries its own port). @default 25 */
+  mxPort?: number;
+}
+
+export type CopyEventKind = 'enqueued' | 'attempt' | 'delivered' | 'retry' | 'hard_bounce' | 'dropped';
+
+export interface CopyEvent {
+  kind: CopyEventKind;
+  copyId: string;
+  queueId: string;
+  /** Epoch ms on the forwarder's clock. */
+  at: number;
+  /** Delivery connection id (Cisco's DCID) when one was involved. */
+  dcid?: number;
+  detail: string;
+}
+
+export interface ForwarderCounters {
+  /** Copies in the queue, in flight included. */
+  activeRecipients: number;
+  connectionsOut: number;
+  delivered: number;
+  /** Failed attempts that were retried. */
+  softBounced: number;
+  hardBounced: number;
+  dropped: number;
+  queuedBytes: number;
+  enqueued: number;
+}
+
+export function zeroCounters(): ForwarderCounters {
+  return {
+    activeRecipients: 0, connectionsOut: 0, delivered: 0, softBounced: 0,
+    hardBounced: 0, dropped: 0, queuedBytes: 0, enqueued: 0,
+  };
+}
+
+/** What one delivery attempt is told. */
+export interface AttemptContext {
+  /** 1 for the first attempt, 2 for the retry. */
+  attempt: number;
+  /** Aborted when the copy reaches maxQueueAge or the forwarder shuts down. */
+  signal: AbortSignal;
+}
+
+/** A successful attempt: the intake's final reply. */
+export interface DeliveryResult {
+  response: string;
+  dcid?: number;
+}
+
+/**
+ * One delivery attempt of one copy. Resolves when the intake accepted it; rejects with the failure
+ * (an Error, possibly carrying `dcid`), which the classifier maps onto the retry table.
+ */
+export type DeliverFn = (copy: JournalCopy, ctx: AttemptContext) => Promise<DeliveryResult>;
+
+/** The DCID a failure carries, if the delivery agent attached one. */
+export function dcidOf(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'dcid' in err) {
+    const d = (err as { dcid?: unknown }).dcid;
+    if (typeof d === 'number') return d;
+  }
+  return undefined;
+}
+
+/** Lower-case domain of an address (after the last '@'), '' when there is none. */
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
+}

@@ -10,9 +10,9 @@ import { startMilterServer, MilterServer } from '../../lib/milter';
 import { CapturedMessage } from '../../lib/message';
 import { MemoryLogger } from '../../lib/util/logger';
 import { startPostfix, PostfixInstance } from '../support/postfix';
-import { makeCorpus, runSessions, splitSessions, SessionPlan } from '../support/mail-corpus';
+import { makeCorpus, PlannedMessage, runSessions, splitSessions, SessionPlan } from '../support/mail-corpus';
 import { checkCaptures } from '../support/capture-check';
-import { makeHarnessDir } from '../support/mta-sandbox';
+import { makeHarnessDir, pollUntil } from '../support/mta-sandbox';
 
 jest.setTimeout(90_000);
 
@@ -65,6 +65,38 @@ describe('milter behind real Postfix over TCP', () => {
     expect(bare.headers.map((h) => h.name.toLowerCase())).toEqual(expect.arrayContaining(['message-id', 'date']));
     expect(milter.stats().protocolErrors).toBe(0);
     expect(logger.lines.filter((l) => l.level === 'error' || l.level === 'warning')).toEqual([]);
+  });
+
+  it('captures edge cases exactly as delivered: bare LF/CR, no blank line, no final CRLF, UTF-8 and quoted senders', async () => {
+    const before = captured.length;
+    const base = 'From: a@client.test\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n';
+    const mk = (n: number, from: string, data: string, params: string[] = []): PlannedMessage => ({
+      n, from, to: [`edge${n}@example.test`], mailParams: params, rcptParams: [[]], data: Buffer.from(data, 'latin1'),
+    });
+    const msgs = [
+      mk(0, 'a@client.test', `${base}Message-ID: <e0@client.test>\r\nSubject: bare LF\r\n\r\nline1\nline2\r\nline3\r\n`),
+      mk(1, 'a@client.test', `${base}Message-ID: <e1@client.test>\r\nX-Long: ${'y'.repeat(5000)}\r\n\r\nbody\r\n`),
+      mk(2, 'a@client.test', `${base}Message-ID: <e2@client.test>\r\n${Array.from({ length: 400 }, (_, i) => `X-H${i}: v${i}`).join('\r\n')}\r\n\r\nbody\r\n`),
+      mk(3, Buffer.from('ü@client.test', 'utf8').toString('latin1'), `${base}Message-ID: <e3@client.test>\r\nSubject: UTF-8 envelope\r\n\r\nbody\r\n`, ['SMTPUTF8']),
+      mk(4, '"john doe"@client.test', `${base}Message-ID: <e4@client.test>\r\nSubject: quoted local part\r\n\r\nbody\r\n`),
+      mk(5, 'a@client.test', `${base}Message-ID: <e5@client.test>\r\nSubject: no blank line\r\nthis line starts the body\r\n`),
+      mk(6, 'a@client.test', `${base}Message-ID: <e6@client.test>\r\nX-Tab:\tafter a tab\r\nX-Trail: trailing   \r\nX-Only-Spaces:    \r\n\r\nbody\r\n`),
+      mk(7, 'a@client.test', `${base}Message-ID: <e7@client.test>\r\nSubject: no final CRLF\r\n\r\nbody`),
+      mk(8, 'a@client.test', `${base}Message-ID: <e8@client.test>\r\nSubject: lone CR\r\n\r\nlone\rCR\r\n`),
+    ];
+    const sent = await runSessions(pf.smtpPort, [{ messages: msgs, rsetBefore: 3 }], 1);
+    const ids = new Set(sent.map((m) => m.queueId));
+    const delivered = await pollUntil(
+      () => {
+        const mine = pf.delivered().filter((d) => ids.has(d.queueId));
+        return mine.length >= msgs.length ? mine : undefined;
+      },
+      20_000,
+      () => `edge-case deliveries missing\n${pf.maillog().slice(-3000)}`,
+    );
+    // Postfix rewrites 0, 5, 7 and 8 on the way in (CRLF, blank line, final CRLF, CR → space): the
+    // milter must still see exactly what was delivered.
+    expect(checkCaptures(sent, captured.slice(before), delivered, { deliveredEqualsSent: (m) => ![0, 5, 7, 8].includes(m.n) })).toEqual([]);
   });
 
   it('sees the daemon name of the ORIGINATING listener and the SASL login of the auth listener', async () => {

@@ -115,6 +115,19 @@ describe('postfix harness (no milter)', () => {
     }
   });
 
+  it('reconfigures a running instance (postfix reload)', async () => {
+    await pf.reconfigure(['smtpd_banner = $myhostname ESMTP reconfigured']);
+    // Idle smtpd processes may answer once more with the old settings before they exit.
+    let greeting = '';
+    for (let i = 0; i < 40 && !greeting.includes('reconfigured'); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      const c = await SmtpClient.connect(pf.smtpPort);
+      greeting = c.greeting.text;
+      await c.quit();
+    }
+    expect(greeting).toBe('220 mx.harness.test ESMTP reconfigured');
+  });
+
   it('stops master and every child, and removes its directory', async () => {
     const other = await startPostfix();
     await other.stop();

@@ -55,6 +55,8 @@ interface ErrorFields {
   hard?: boolean;
   /** Ours: set on errors that happened between STARTTLS and the end of the handshake. */
   phase?: string;
+  /** OpenSSL's short reason ('tlsv1 alert protocol version'), or the altname mismatch text. */
+  reason?: string;
   message?: string;
 }
 
@@ -73,6 +75,7 @@ function fieldsOf(err: unknown): ErrorFields {
     syscall: str(e.syscall),
     hard: e.hard === true,
     phase: str(e.phase),
+    reason: str(e.reason),
     message: str(e.message),
   };
 }
@@ -102,12 +105,17 @@ function isDns(f: ErrorFields): boolean {
 /** Map a failure onto the retry table; first matching row wins (ecosystem.md §3.6). */
 export function classifyFailure(err: unknown): Classification {
   const f = fieldsOf(err);
-  const detail = f.response ?? f.message ?? 'unknown error';
+  const detail = (f.response ?? f.message ?? 'unknown error').trim();
   const make = (cls: FailureClass, retry: boolean, status: string, text: string): Classification =>
     ({ cls, retry, status, text, detail });
 
   if (f.code === 'EABORT') return make('aborted', false, '4.4.7', 'Delivery time expired');
-  if (isTls(f)) return make('tls', false, '5.7.10', 'TLS failure');
+  if (isTls(f)) {
+    // OpenSSL messages carry a file:line trailer; its short reason and the Node code say it better.
+    const why = f.response ?? (f.library === 'SSL routines' && f.reason ? f.reason : f.message) ?? 'unknown TLS error';
+    const code = f.response === undefined ? f.originalCode ?? (f.code !== 'ETLS' && f.code !== 'ESOCKET' ? f.code : undefined) : undefined;
+    return { cls: 'tls', retry: false, status: '5.7.10', text: 'TLS failure', detail: code ? `${code}: ${why.trim()}` : why.trim() };
+  }
   if (isDns(f)) {
     const hard = f.hard || (f.code !== 'EDNS' && f.code === 'ENOTFOUND');
     return hard ? make('dns_hard', false, '5.1.2', 'Bad destination host') : make('dns', true, '4.4.3', 'DNS failure');

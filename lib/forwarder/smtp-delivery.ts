@@ -80,8 +80,14 @@ function isFailover(err: unknown): boolean {
   return c.cls === 'smtp_4xx' && rc === 421;
 }
 
+/** An error's message whatever realm it comes from. */
+export function errorText(err: unknown): string {
+  const m = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
+  return typeof m === 'string' ? m : String(err);
+}
+
 function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error(`aborted: ${describeError(signal.reason)}`), { code: 'EABORT' });
+  return Object.assign(new Error(`aborted: ${errorText(signal.reason)}`), { code: 'EABORT' });
 }
 
 /** Reject as soon as `signal` aborts (used for DNS lookups, which cannot be cancelled one by one). */
@@ -219,7 +225,8 @@ export class SmtpDelivery {
       idleTimeout: IDLE_CLOSE_MS,
       connectionTimeout: o.connectTimeout + o.commandTimeout,
       greetingTimeout: o.commandTimeout,
-      socketTimeout: o.commandTimeout,
+      // An idle pooled connection is QUIT by us after IDLE_CLOSE_MS; the inactivity timeout must not beat it.
+      socketTimeout: Math.max(o.commandTimeout, 2 * IDLE_CLOSE_MS),
       dnsTimeout: o.connectTimeout,
       transactionLog: true,
       logger: this.#poolLogger(t),
@@ -362,7 +369,8 @@ export class SmtpDelivery {
         conn.tlsPhase = false;
         this.#logTls(conn);
       }
-      if (e.err instanceof Error) this.#connError(conn, e.err);
+      // Duck-typed: errors from Node internals may come from another realm (Jest's sandbox).
+      if (typeof e.err === 'object' && e.err !== null) this.#connError(conn, e.err);
     };
     const fn = (entry: unknown, message: unknown): void => {
       try {
@@ -374,14 +382,14 @@ export class SmtpDelivery {
     return { trace: fn, debug: fn, info: fn, warn: fn, error: fn, fatal: fn };
   }
 
-  #connError(conn: Conn, err: Error): void {
+  #connError(conn: Conn, err: object): void {
     const extra: { dcid: number; phase?: string } = { dcid: conn.dcid };
     if (conn.tlsPhase) extra.phase = 'starttls';
     Object.assign(err, extra);
     const c = classifyFailure(err);
-    const why = describeError(err);
+    const why = errorText(err);
     if (c.cls === 'tls') {
-      this.#log.warn(`DCID ${conn.dcid} TLS failed: ${why} (host ${conn.host} IP ${conn.ip} port ${conn.port})`);
+      this.#log.warn(`DCID ${conn.dcid} TLS failed: ${c.detail} (host ${conn.host} IP ${conn.ip} port ${conn.port})`);
     } else {
       this.#log.warn(`Connection error DCID ${conn.dcid} domain ${QUEUE_NAME} IP ${conn.ip} port ${conn.port} host ${conn.host} reason: ${why}`);
     }

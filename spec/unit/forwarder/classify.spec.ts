@@ -97,3 +97,21 @@ describe('enhancedStatus', () => {
     expect(enhancedStatus(reply, code)).toBe(status);
   });
 });
+
+describe('classifyFailure: TLS details for the log line', () => {
+  it('prefers OpenSSL’s short reason and the Node code over the file:line message', () => {
+    const c = classifyFailure(err({ code: 'ESOCKET', originalCode: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', library: 'SSL routines', reason: 'tlsv1 alert protocol version' },
+      '80BC:error:0A00042E:SSL routines:ssl3_read_bytes:tlsv1 alert protocol version:../ssl/record/rec_layer_s3.c:1601:SSL alert number 70\n'));
+    expect(c.detail).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: tlsv1 alert protocol version');
+  });
+
+  it('shows the reply when STARTTLS was refused', () => {
+    expect(classifyFailure(err({ code: 'ETLS', responseCode: 454, response: '454 4.7.0 TLS not available', command: 'STARTTLS' })).detail)
+      .toBe('454 4.7.0 TLS not available');
+  });
+
+  it('names the certificate problem', () => {
+    expect(classifyFailure(err({ code: 'ESOCKET', originalCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, 'self-signed certificate')).detail)
+      .toBe('DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate');
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * The forwarder against a real STARTTLS intake on loopback (relay [127.0.0.1]:port): for each
+ * scripted reply or fault, the number of attempts the intake saw, the final state, counters and
+ * log lines. Nothing is ever sent before TLS: where TLS fails the intake sees no transaction.
+ */
+import { Forwarder, type CopyEvent, type ForwarderOptions } from '../../lib/forwarder';
+import { MemoryLogger } from '../../lib/util/logger';
+import { ScriptedIntake, SilentServer, closedPort, type IntakeOptions } from '../support/scripted-intake';
+import { loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';
+
+interface Run {
+  fwd: Forwarder;
+  logger: MemoryLogger;
+  events: CopyEvent[];
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function intake(opts: IntakeOptions): Promise<ScriptedIntake> {
+  const i = await ScriptedIntake.start(opts);
+  cleanups.push(() => i.close());
+  return i;
+}
+
+function forwarder(port: number, overrides: Partial<ForwarderOptions> = {}): Run {
+  const logger = new MemoryLogger();
+  const events: CopyEvent[] = [];
+  const fwd = new Forwarder(loopbackOptions({ relay: `[127.0.0.1]:${port}`, ...overrides }), { logger, onEvent: (e) => events.push(e) });
+  cleanups.push(() => fwd.close());
+  return { fwd, logger, events };
+}
+
+const finalKind = (events: CopyEvent[]): string | undefined =>
+  events.find((e) => e.kind === 'delivered' || e.kind === 'hard_bounce' || e.kind === 'dropped')?.kind;
+
+describe('forwarder against a scripted intake', () => {
+  it('delivers over TLS with the null sender, logs the whole life of the copy', async () => {
+    const i = await intake({});
+    const { fwd, logger, events } = forwarder(i.port);
+    const c = testCopy('journal@intake.test', 5000);
+    expect(fwd.offer(c)).toBe(true);
+    await settled(fwd);
+    expect(i.received).toHaveLength(1);
+    const m = i.received[0]!;
+    expect(m.mailFrom).toBe('');
+    expect(m.rcptTo).toEqual(['journal@intake.test']);
+    expect(m.raw.equals(c.raw)).toBe(true);
+    expect(m.secure).toBe(true);
+    expect(['TLSv1.2', 'TLSv1.3']).toContain(m.tlsProtocol);
+    expect(fwd.counters()).toMatchObject({ enqueued: 1, delivered: 1, softBounced: 0, hardBounced: 0, dropped: 0, activeRecipients: 0, queuedBytes: 0 });
+    expect(events.map((e) => e.kind)).toEqual(['enqueued', 'attempt', 'delivered']);
+    const lines = logger.lines.map((l) => l.message);
+    const dcid = /New SMTP DCID (\d+) interface 127\.0\.0\.1 address 127\.0\.0\.1 port (\d+)$/.exec(lines.find((l) => l.startsWith('New SMTP DCID'))!)!;
+    expect(Number(dcid[2])).toBe(i.port);
+    const d = dcid[1];
+    const expected = [
+      `MID ${c.id} queued for delivery to journal@intake.test (Message-ID ${c.messageId}, ${c.raw.length} bytes)`,
+      `New SMTP DCID ${d} interface 127.0.0.1 address 127.0.0.1 port ${i.port}`,
+      expect.stringMatching(new RegExp(`^DCID ${d} TLS success protocol TLSv1\\.[23] cipher \\S+$`)),
+      `Delivery start DCID ${d} MID ${c.id} to RID [0]`,
+      `Message done DCID ${d} MID ${c.id} to RID [0] [('250 2.0.0 Ok: queued as TEST')]`,
+    ];
+    expect(lines.slice(0, 5)).toEqual(expected);
+    expect(events[2]).toMatchObject({ kind: 'delivered', dcid: Number(d) });
+    // the idle connection is closed soon after the queue drained
+    await i.waitIdle(3000);
+    await until(() => fwd.counters().connectionsOut === 0, 2000, 'connectionsOut 0');
+    expect(logger.matching(new RegExp(`^DCID ${d} close$`))).toHaveLength(1);
+  });
+
+  const r = (stage: 'mail' | 'rcpt' | 'data', code: number, message: string) => ({ stage, code, message });
+  const table: [string, IntakeOptions, number, string, Record<string, number>, RegExp][] = [
+    ['451 then 250: one retry, delivered', { replies: [r('mail', 451, '4.3.0 try later')] }, 2, 'delivered',
+      { delivered: 1, softBounced: 1 }, /^Soft bounce DCID \d+ MID \S+ to RID \[0\] - 4\.3\.0 Temporary failure at intake \('451 4\.3\.0 try later'\); retry in 0\.15 s \(attempt 1 of 2\)$/],
+    ['451 twice: retries spent', { replies: [r('mail', 451, 'later'), r('mail', 451, 'later')] }, 2, 'dropped',
+      { dropped: 1, softBounced: 1 }, /^MID \S+ dropped from the\.tdc\.queue: retries spent \(last: 4\.0\.0 Temporary failure at intake \('451 later'\)\)$/],
+    ['503 twice: retried once', { replies: [r('rcpt', 503, 'bad sequence'), r('rcpt', 503, 'bad sequence')] }, 2, 'dropped',
+      { dropped: 1, softBounced: 1 }, /retries spent \(last: 5\.0\.0 Rejected by intake \('503 bad sequence'\)\)/],
+    ['552 then 250: retried once, delivered', { replies: [r('data', 552, '5.3.4 too big')] }, 2, 'delivered',
+      { delivered: 1, softBounced: 1 }, /^Soft bounce .*\('552 5\.3\.4 too big'\)/],
+    ['550: hard bounce, no retry', { replies: [r('rcpt', 550, '5.1.1 no such journal')] }, 1, 'hard_bounce',
+      { hardBounced: 1, softBounced: 0 }, /^Hard bounce DCID \d+ MID \S+ to RID \[0\] - 5\.1\.1 Rejected by intake \('550 5\.1\.1 no such journal'\)$/],
+    ['554 at end of data: hard bounce', { replies: [r('data', 554, '5.7.1 spam')] }, 1, 'hard_bounce',
+      { hardBounced: 1 }, /^Hard bounce .* - 5\.7\.1 Rejected by intake \('554 5\.7\.1 spam'\)$/],
+    ['STARTTLS hidden but working: delivered over TLS', { hideStartTls: true }, 1, 'delivered', { delivered: 1 }, /^Message done/],
+  ];
+
+  it.each(table)('%s', async (_name, opts, transactions, kind, counters, line) => {
+    const i = await intake(opts);
+    const { fwd, logger, events } = forwarder(i.port);
+    fwd.offer(testCopy());
+    await settled(fwd);
+    await new Promise((res) => setTimeout(res, 200)); // a stray retry would show up here
+    expect(i.transactions).toBe(transactions);
+    expect(finalKind(events)).toBe(kind);
+    expect(fwd.counters()).toMatchObject({ activeRecipients: 0, ...counters });
+    expect(logger.lines.map((l) => l.message).some((m) => line.test(m))).toBe(true);
+    for (const m of i.received) expect(m.secure).toBe(true);
+  });
+
+  it('421 instead of the greeting: one retry, then dropped', async () => {
+    const i = await intake({ refuseConnections: 100 });
+    const { fwd, logger, events } = forwarder(i.port);
+    fwd.offer(testCopy());
+    await settled(fwd);
+    expect(i.connectionsTotal).toBe(2);
+    expect(i.transactions).toBe(0);
+    expect(finalKind(events)).toBe('dropped');
+    expect(logger.matching(/retries spent \(last: 4\.0\.0 Temporary failure at intake \('421 Service not available, try later'\)\)/)).toHaveLength(1);
+  });
+
+  const tlsCases: [string, IntakeOptions, RegExp][] = [
+    ['STARTTLS not offered', { noStartTls: true }, /STARTTLS/],
+    ['TLS 1.1 only', { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }, /protocol|version/i],
+    ['untrusted certificate', { cert: 'untrusted' }, /self-signed certificate/],
+    ['certificate for another name', { cert: 'wrong-name' }, /altnames/],
+  ];
+
+  it.each(tlsCases)('%s: hard bounce, no retry, nothing sent in plaintext', async (_name, opts, reason) => {
+    const i = await intake(opts);
+    const { fwd, logger, events } = forwarder(i.port);
+    const c = testCopy();
+    fwd.offer(c);
+    await settled(fwd);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(i.connectionsTotal).toBe(1);
+    expect(i.transactions).toBe(0);
+    expect(i.received).toHaveLength(0);
+    expect(finalKind(events)).toBe('hard_bounce');
+    expect(fwd.counters()).toMatchObject({ hardBounced: 1, softBounced: 0 });
+    const tlsLine = logger.matching(/^DCID \d+ TLS failed: /);
+    expect(tlsLine).toHaveLength(1);
+    expect(tlsLine[0]).toMatch(reason);
+    expect(logger.matching(new RegExp(`^Hard bounce DCID \\d+ MID ${c.id.replace('.', '\\.')} to RID \\[0\\] - 5\\.7\\.10 TLS failure`))).toHaveLength(1);
+  });
+
+  it('connection refused: one retry, then dropped; each try logs a connection error', async () => {
+    const port = await closedPort();
+    const { fwd, logger, events } = forwarder(port);
+    fwd.offer(testCopy());
+    await settled(fwd);
+    expect(finalKind(events)).toBe('dropped');
+    const errors = logger.matching(/^Connection error DCID \d+ domain the\.tdc\.queue IP 127\.0\.0\.1 port \d+ host 127\.0\.0\.1 reason: .*ECONNREFUSED/);
+    expect(errors).toHaveLength(2);
+    expect(fwd.counters()).toMatchObject({ softBounced: 1, dropped: 1, connectionsOut: 0 });
+  });
+
+  it('a server that accepts and never answers: greeting timeout, one retry, then dropped', async () => {
+    const s = await SilentServer.start();
+    cleanups.push(() => s.close());
+    const { fwd, logger, events } = forwarder(s.port, { commandTimeout: 300 });
+    fwd.offer(testCopy());
+    await settled(fwd);
+    expect(finalKind(events)).toBe('dropped');
+    expect(events.filter((e) => e.kind === 'attempt')).toHaveLength(2);
+    expect(logger.matching(/retries spent \(last: 4\.4\.1 No answer from host \('(Greeting never received|Timeout)'\)\)/)).toHaveLength(1);
+  });
+
+  it('an attempt still in flight at maxQueueAge is aborted and the copy dropped as too old', async () => {
+    const s = await SilentServer.start();
+    cleanups.push(() => s.close());
+    const { fwd, logger, events } = forwarder(s.port, { commandTimeout: 5000, maxQueueAge: 600 });
+    const started = Date.now();
+    fwd.offer(testCopy());
+    await until(() => s.connections === 1, 2000, 'the connection');
+    await settled(fwd, 3000);
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(finalKind(events)).toBe('dropped');
+    expect(logger.matching(/dropped from the\.tdc\.queue: too old \(0\.6\d* s in queue, max_queue_age 0\.6 s\)/)).toHaveLength(1);
+    await until(() => s.connections === 0, 2000, 'the aborted connection to close');
+  });
+
+  it('reuses a connection for several copies, never more than messagesPerConnection each', async () => {
+    const i = await intake({});
+    const { fwd } = forwarder(i.port, { minConnections: 1, maxConnections: 1, messagesPerConnection: 3 });
+    for (let n = 0; n < 7; n += 1) fwd.offer(testCopy());
+    await settled(fwd);
+    expect(i.received).toHaveLength(7);
+    expect(i.connectionsTotal).toBe(3); // 3 + 3 + 1
+    expect(i.connectionsPeak).toBe(1);
+  });
+});

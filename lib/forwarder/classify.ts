@@ -112,7 +112,8 @@ export function classifyFailure(err: unknown): Classification {
   if (f.code === 'EABORT') return make('aborted', false, '4.4.7', 'Delivery time expired');
   if (isTls(f)) {
     // OpenSSL messages carry a file:line trailer; its short reason and the Node code say it better.
-    const why = f.response ?? (f.library === 'SSL routines' && f.reason ? f.reason : f.message) ?? 'unknown TLS error';
+    const reply = f.response === undefined ? undefined : f.command === 'STARTTLS' ? `STARTTLS refused: ${f.response}` : f.response;
+    const why = reply ?? (f.library === 'SSL routines' && f.reason ? f.reason : f.message) ?? 'unknown TLS error';
     const code = f.response === undefined ? f.originalCode ?? (f.code !== 'ETLS' && f.code !== 'ESOCKET' ? f.code : undefined) : undefined;
     return { cls: 'tls', retry: false, status: '5.7.10', text: 'TLS failure', detail: code ? `${code}: ${why.trim()}` : why.trim() };
   }

@@ -107,7 +107,7 @@ describe('classifyFailure: TLS details for the log line', () => {
 
   it('shows the reply when STARTTLS was refused', () => {
     expect(classifyFailure(err({ code: 'ETLS', responseCode: 454, response: '454 4.7.0 TLS not available', command: 'STARTTLS' })).detail)
-      .toBe('454 4.7.0 TLS not available');
+      .toBe('STARTTLS refused: 454 4.7.0 TLS not available');
   });
 
   it('names the certificate problem', () => {

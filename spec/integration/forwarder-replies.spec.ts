@@ -51,6 +51,7 @@ describe('forwarder against a scripted intake', () => {
     expect(m.secure).toBe(true);
     expect(['TLSv1.2', 'TLSv1.3']).toContain(m.tlsProtocol);
     expect(fwd.counters()).toMatchObject({ enqueued: 1, delivered: 1, softBounced: 0, hardBounced: 0, dropped: 0, activeRecipients: 0, queuedBytes: 0 });
+    expect(fwd.countersByDomain().get('intake.test')).toMatchObject({ enqueued: 1, delivered: 1, connectionsOut: 1 });
     expect(events.map((e) => e.kind)).toEqual(['enqueued', 'attempt', 'delivered']);
     const lines = logger.lines.map((l) => l.message);
     const dcid = /New SMTP DCID (\d+) interface 127\.0\.0\.1 address 127\.0\.0\.1 port (\d+)$/.exec(lines.find((l) => l.startsWith('New SMTP DCID'))!)!;
@@ -181,5 +182,20 @@ describe('forwarder against a scripted intake', () => {
     expect(i.received).toHaveLength(7);
     expect(i.connectionsTotal).toBe(3); // 3 + 3 + 1
     expect(i.connectionsPeak).toBe(1);
+  });
+
+  it('reconfigure: new copies go the new way, the old transport is closed', async () => {
+    const a = await intake({});
+    const b = await intake({});
+    const { fwd } = forwarder(a.port);
+    fwd.offer(testCopy());
+    await settled(fwd);
+    expect(a.connectionsOpen).toBe(1);
+    fwd.reconfigure(loopbackOptions({ relay: `[127.0.0.1]:${b.port}` }));
+    await until(() => a.connectionsOpen === 0, 500, 'the old connection to close');
+    fwd.offer(testCopy());
+    await settled(fwd);
+    expect(a.received).toHaveLength(1);
+    expect(b.received).toHaveLength(1);
   });
 });

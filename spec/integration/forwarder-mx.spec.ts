@@ -1,0 +1,134 @@
+/**
+ * MX routing against a loopback DNS server of our own and a STARTTLS intake on 127.0.0.1
+ * (mxPort = its port; 127.0.0.2 is an address where nothing listens, so it refuses): preference
+ * order, failover to the next MX within one attempt, implicit MX, null MX, NXDOMAIN, SERVFAIL,
+ * DNS timeout, and certificates checked against the MX host name.
+ */
+import { Forwarder, type CopyEvent, type ForwarderOptions } from '../../lib/forwarder';
+import { MemoryLogger } from '../../lib/util/logger';
+import { TestDnsServer, type Zone } from '../support/dns-server';
+import { ScriptedIntake } from '../support/scripted-intake';
+import { loopbackOptions, settled, testCopy } from '../support/forwarder-harness';
+
+let intake: ScriptedIntake;
+let dns: TestDnsServer;
+const open: Forwarder[] = [];
+
+beforeEach(async () => {
+  intake = await ScriptedIntake.start({});
+  dns = await TestDnsServer.start({});
+});
+
+afterEach(async () => {
+  while (open.length) await open.pop()!.close();
+  await dns.close();
+  await intake.close();
+});
+
+function run(zone: Zone, overrides: Partial<ForwarderOptions> = {}) {
+  dns.zone = zone;
+  const logger = new MemoryLogger();
+  const events: CopyEvent[] = [];
+  const fwd = new Forwarder(loopbackOptions({ dnsServers: [dns.address], mxPort: intake.port, ...overrides }), { logger, onEvent: (e) => events.push(e) });
+  open.push(fwd);
+  return { fwd, logger, events, lines: () => logger.lines.map((l) => l.message) };
+}
+
+const final = (events: CopyEvent[]) => events.find((e) => ['delivered', 'hard_bounce', 'dropped'].includes(e.kind));
+
+describe('MX routing', () => {
+  it('uses the most preferred MX and checks its certificate against the MX name', async () => {
+    const { fwd, events, lines } = run({
+      'intake.test': { mx: [[20, 'mx2.intake.test'], [10, 'mx1.intake.test']] },
+      'mx1.intake.test': { a: ['127.0.0.1'] },
+      'mx2.intake.test': { a: ['127.0.0.2'] },
+    });
+    fwd.offer(testCopy('journal@intake.test'));
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('delivered');
+    expect(intake.received).toHaveLength(1);
+    expect(intake.received[0]!.servername).toBe('mx1.intake.test');
+    expect(lines().filter((l) => l.startsWith('Connection error'))).toEqual([]);
+    expect(dns.queries).toEqual(expect.arrayContaining([{ name: 'intake.test', type: 'mx' }, { name: 'mx1.intake.test', type: 'a' }]));
+  });
+
+  it('fails over to the next MX within the same attempt when the first refuses connections', async () => {
+    const { fwd, events, lines } = run({
+      'intake.test': { mx: [[10, 'mx1.intake.test'], [5, 'mx2.intake.test']] },
+      'mx1.intake.test': { a: ['127.0.0.1'] },
+      'mx2.intake.test': { a: ['127.0.0.2'] },
+    });
+    fwd.offer(testCopy('journal@intake.test'));
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('delivered');
+    expect(events.filter((e) => e.kind === 'attempt')).toHaveLength(1);
+    expect(fwd.counters()).toMatchObject({ delivered: 1, softBounced: 0 });
+    const l = lines();
+    const refused = l.findIndex((x) => /^Connection error DCID \d+ domain the\.tdc\.queue IP 127\.0\.0\.2 port \d+ host mx2\.intake\.test reason: .*ECONNREFUSED/.test(x));
+    const connected = l.findIndex((x) => /^New SMTP DCID \d+ interface 127\.0\.0\.1 address 127\.0\.0\.1 port/.test(x));
+    expect(refused).toBeGreaterThanOrEqual(0);
+    expect(connected).toBeGreaterThan(refused);
+    expect(intake.received[0]!.servername).toBe('mx1.intake.test');
+  });
+
+  it('delivers to the domain itself when it has no MX (implicit MX)', async () => {
+    const { fwd, events } = run({ 'intake.test': { a: ['127.0.0.1'] } });
+    fwd.offer(testCopy('journal@intake.test'));
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('delivered');
+    expect(intake.received[0]!.servername).toBe('intake.test');
+  });
+
+  it.each([
+    ['a null MX', { 'intake.test': { mx: [[0, '.']], a: ['127.0.0.1'] } } as Zone, /null MX/],
+    ['NXDOMAIN', {} as Zone, /NXDOMAIN/],
+    ['an MX host that does not exist', { 'intake.test': { mx: [[10, 'gone.intake.test']] } } as Zone, /gone\.intake\.test: NXDOMAIN/],
+  ])('%s is a hard bounce 5.1.2 Bad destination host, no connection', async (_name, zone, why) => {
+    const { fwd, events, logger } = run(zone);
+    const c = testCopy('journal@intake.test');
+    fwd.offer(c);
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('hard_bounce');
+    expect(intake.connectionsTotal).toBe(0);
+    const line = logger.matching(/^Hard bounce/);
+    expect(line).toHaveLength(1);
+    expect(line[0]).toMatch(new RegExp(`^Hard bounce MID ${c.id.replace('.', '\\.')} to RID \\[0\\] - 5\\.1\\.2 Bad destination host \\('`));
+    expect(line[0]).toMatch(why);
+  });
+
+  it.each([
+    ['SERVFAIL', 'SERVFAIL' as const, /ESERVFAIL/],
+    ['no answer (timeout)', 'TIMEOUT' as const, /ETIMEOUT/],
+  ])('%s: one retry, then dropped with the DNS failure', async (_name, failure, why) => {
+    const { fwd, events, logger } = run({ 'intake.test': { mx: failure } }, { connectTimeout: 300 });
+    fwd.offer(testCopy('journal@intake.test'));
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('dropped');
+    expect(dns.queries.filter((q) => q.name === 'intake.test' && q.type === 'mx')).toHaveLength(2);
+    const line = logger.matching(/retries spent \(last: 4\.4\.3 DNS failure/);
+    expect(line).toHaveLength(1);
+    expect(line[0]).toMatch(why);
+    expect(intake.connectionsTotal).toBe(0);
+  });
+
+  it('refuses an MX whose certificate does not name it (TLS hard bounce)', async () => {
+    const { fwd, events, logger } = run({
+      'intake.test': { mx: [[10, 'mx.other.test']] },
+      'mx.other.test': { a: ['127.0.0.1'] },
+    });
+    fwd.offer(testCopy('journal@intake.test'));
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('hard_bounce');
+    expect(intake.transactions).toBe(0);
+    expect(logger.matching(/^DCID \d+ TLS failed: ERR_TLS_CERT_ALTNAME_INVALID: .*mx\.other\.test/)).toHaveLength(1);
+  });
+
+  it('resolves a named relay through the same DNS server and skips MX lookups', async () => {
+    const { fwd, events } = run({ 'relay.intake.test': { a: ['127.0.0.1'] } }, { relay: `relay.intake.test:${intake.port}` });
+    fwd.offer(testCopy('journal@elsewhere.test'));
+    await settled(fwd);
+    expect(final(events)?.kind).toBe('delivered');
+    expect(intake.received[0]!.servername).toBe('relay.intake.test');
+    expect(dns.queries.some((q) => q.type === 'mx')).toBe(false);
+  });
+});

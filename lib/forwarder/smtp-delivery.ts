@@ -14,6 +14,7 @@ import type { Logger } from '../util/logger';
 import { TdcError, describeError } from '../util/errors';
 import { classifyFailure } from './classify';
 import { ConnectionSlots } from './connection-slots';
+import { ConnectFailure, abortError, errorText, isFailover, raceAbort } from './delivery-errors';
 import { isPlaintext, sidOfResource, tlsFactsOf } from './nodemailer-peek';
 import { Router, createResolver, type DnsResolverLike, type RouteHost } from './route';
 import { QUEUE_NAME, dcidOf, domainOf, type AttemptContext, type DeliveryResult, type ForwarderOptions, type JournalCopy } from './types';
@@ -32,7 +33,6 @@ interface Transport {
   pool: SMTPPool;
   mailer: Mailer;
   inFlight: number;
-  retired: boolean;
 }
 
 interface Conn {
@@ -52,55 +52,6 @@ interface PendingSend {
   copyId: string;
   dcid: number | undefined;
   guard: AbortController;
-}
-
-/** A TCP connect that failed; shaped like nodemailer's socket errors so the classifier treats both alike. */
-export class ConnectFailure extends TdcError {
-  readonly originalCode: string | undefined;
-  readonly command = 'CONN';
-  readonly address: string;
-  readonly port: number;
-  readonly dcid: number;
-  readonly timeoutType: string | undefined;
-  constructor(message: string, code: 'ESOCKET' | 'ETIMEDOUT', originalCode: string | undefined, address: string, port: number, dcid: number) {
-    super(code, message);
-    this.originalCode = originalCode;
-    this.address = address;
-    this.port = port;
-    this.dcid = dcid;
-    this.timeoutType = code === 'ETIMEDOUT' ? 'CONNECT_TIMEOUT' : undefined;
-  }
-}
-
-/** Whether the next MX host should be tried in the same attempt. */
-function isFailover(err: unknown): boolean {
-  const c = classifyFailure(err);
-  if (c.cls === 'network') return true;
-  const rc = (err as { responseCode?: unknown } | null)?.responseCode;
-  return c.cls === 'smtp_4xx' && rc === 421;
-}
-
-/** An error's message whatever realm it comes from. */
-export function errorText(err: unknown): string {
-  const m = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
-  return typeof m === 'string' ? m : String(err);
-}
-
-function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error(`aborted: ${errorText(signal.reason)}`), { code: 'EABORT' });
-}
-
-/** Reject as soon as `signal` aborts (used for DNS lookups, which cannot be cancelled one by one). */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
 }
 
 /** The signature of everything a transport is built from: a change retires the transports. */
@@ -211,7 +162,7 @@ export class SmtpDelivery {
     const tlsOptions: tls.ConnectionOptions = { minVersion: 'TLSv1.2', rejectUnauthorized: true };
     if (o.tlsCa && o.tlsCa.length > 0) tlsOptions.ca = [...tls.rootCertificates, ...o.tlsCa.map((b) => b.toString('utf8'))];
     if (servername !== undefined) tlsOptions.servername = servername;
-    const t = { key, domain, host, addresses: host.addresses, inFlight: 0, retired: false } as Transport;
+    const t = { key, domain, host, addresses: host.addresses, inFlight: 0 } as Transport;
     t.pool = new SMTPPool({
       host: host.name,
       port: host.port,
@@ -240,7 +191,6 @@ export class SmtpDelivery {
   /** Stop using a transport: gracefully (busy connections finish) or by force. */
   #retire(t: Transport, force: boolean): void {
     if (this.#transports.get(t.key) === t) this.#transports.delete(t.key);
-    t.retired = true;
     t.pool.close({ force });
   }
 
@@ -283,9 +233,10 @@ export class SmtpDelivery {
   /** nodemailer asks for a connection: take a slot, connect to the host's addresses in turn. */
   #getSocket(t: Transport, callback: (err: Error | null, socketOptions?: { connection: net.Socket; [key: string]: unknown }) => void): void {
     this.#slots.acquire(() => {
-      if (this.#closed || t.retired) {
+      // A retired transport still connects for the sends it already took; only close() stops that.
+      if (this.#closed) {
         this.#slots.release();
-        callback(new TdcError('ECONFIG', 'transport closed'));
+        callback(new TdcError('ECONNECTION', 'forwarder closing'));
         return;
       }
       this.#connectNext(t, [...t.addresses], undefined, callback);

@@ -4,7 +4,7 @@
  */
 import { classifyFailure, enhancedStatus } from '../../../lib/forwarder/classify';
 import { DnsFailure } from '../../../lib/forwarder/route';
-import { ConnectFailure } from '../../../lib/forwarder/smtp-delivery';
+import { ConnectFailure, isFailover } from '../../../lib/forwarder/delivery-errors';
 
 const err = (fields: Record<string, unknown>, message = 'x'): Error => Object.assign(new Error(message), fields);
 
@@ -113,5 +113,19 @@ describe('classifyFailure: TLS details for the log line', () => {
   it('names the certificate problem', () => {
     expect(classifyFailure(err({ code: 'ESOCKET', originalCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, 'self-signed certificate')).detail)
       .toBe('DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate');
+  });
+});
+
+describe('isFailover: which failures move on to the next MX in the same attempt', () => {
+  it.each([
+    ['refused', err({ code: 'ESOCKET', originalCode: 'ECONNREFUSED', command: 'CONN' }), true],
+    ['greeting timeout', err({ code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT', command: 'CONN' }), true],
+    ['421 greeting', err({ code: 'EPROTOCOL', responseCode: 421, response: '421 busy', command: 'CONN' }), true],
+    ['451 on MAIL', err({ code: 'EENVELOPE', responseCode: 451, response: '451 later' }), false],
+    ['550', err({ code: 'EENVELOPE', responseCode: 550, response: '550 no' }), false],
+    ['TLS', err({ code: 'ESOCKET', originalCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), false],
+    ['hard DNS', new DnsFailure('x', true), false],
+  ])('%s → %s', (_n, e, expected) => {
+    expect(isFailover(e)).toBe(expected);
   });
 });

@@ -12,7 +12,17 @@ import { findHeader, type CapturedMessage } from './message';
 import type { Logger } from './util/logger';
 import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
+import {
+  CopyTracker,
+  StatusMetrics,
+  NO_POLICY,
+  buildStatusJson,
+  startStatusServer,
+  type QueueSnapshot,
+} from './status';
 import * as fs from 'node:fs';
+import { VERSION } from './version';
+
 
 export interface AppDeps {
   logger: Logger;
@@ -51,18 +61,40 @@ export class TdcApp {
   readonly #deps: AppDeps;
   readonly #clock: Clock;
   readonly forwarder: Forwarder;
+  readonly tracker = new CopyTracker();
+  readonly metrics: StatusMetrics;
+  readonly startedAt: number;
   #milter: MilterServer | undefined;
+  #status: { address: string; close(): Promise<void> } | undefined;
   #fallbackIds = 0;
 
   private constructor(config: Config, deps: AppDeps) {
     this.#config = config;
     this.#deps = deps;
     this.#clock = deps.clock ?? systemClock;
+    this.startedAt = this.#clock.now();
     this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
       logger: deps.logger,
       clock: this.#clock,
-      onEvent: deps.onCopyEvent,
+      onEvent: (e) => {
+        this.tracker.record(e);
+        deps.onCopyEvent?.(e);
+      },
     });
+    this.metrics = new StatusMetrics({
+      queue: () => this.queueSnapshot(),
+      milter: () => this.milter.stats(),
+      processMetrics: true,
+    });
+  }
+
+  queueSnapshot(): QueueSnapshot {
+    return { total: this.forwarder.counters(), byDomain: this.forwarder.countersByDomain() };
+  }
+
+  /** The status endpoint's address, or undefined when it is off. */
+  get statusAddress(): string | undefined {
+    return this.#status?.address;
   }
 
   /** Start the milter listener and the forwarder with `config`. */
@@ -75,8 +107,23 @@ export class TdcApp {
       socketGroup: m.socketGroup,
       logger: deps.logger,
       maxMessageBytes: m.maxMessageSize,
-      onMessage: (msg) => app.handleMessage(msg),
+      onMessage: (msg) => app.metrics.timeEob(() => app.handleMessage(msg)),
     });
+    if (m.statusListen !== 'no') {
+      try {
+        app.#status = await startStatusServer({
+          listen: m.statusListen,
+          logger: deps.logger,
+          metrics: app.metrics,
+          tracker: app.tracker,
+          status: () => app.statusJson(),
+        });
+        deps.logger.info(`status endpoint on http://${app.#status.address}/status`);
+      } catch (err) {
+        // Mail handling must not depend on the status port.
+        deps.logger.error(`status endpoint not started: ${describeError(err)}`);
+      }
+    }
     deps.logger.info(
       `milter listening on ${app.#milter.listenAddress}; journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}`,
     );
@@ -92,11 +139,30 @@ export class TdcApp {
     return this.#milter;
   }
 
+  statusJson(): ReturnType<typeof buildStatusJson> {
+    return buildStatusJson({
+      version: VERSION,
+      startedAt: this.startedAt,
+      now: this.#clock.now(),
+      milterListen: this.milter.listenAddress,
+      statusListen: this.#status?.address ?? 'no',
+      journaling: this.#config.tdc.enabled,
+      intakeAddress: this.#config.tdc.intakeAddress,
+      queue: this.queueSnapshot(),
+      milter: this.milter.stats(),
+      tracking: this.tracker,
+      pid: process.pid,
+    });
+  }
+
   /** Settings for the next message. The listener itself is not moved: that needs a restart. */
   reload(config: Config): void {
     const old = this.#config;
     if (config.milter.listen !== old.milter.listen) {
       this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
+    }
+    if (config.milter.statusListen !== old.milter.statusListen) {
+      this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
     }
     this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));
     this.#config = config;
@@ -113,16 +179,20 @@ export class TdcApp {
     const qid = msg.queueId || this.#fallbackQueueId();
     try {
       if (msg.oversized) {
+        this.metrics.decision(NO_POLICY, 'oversized');
         log.warn(`${qid}: not journaled: message of ${msg.bodyBytes} body bytes is over max_message_size (${config.milter.maxMessageSize})`);
         return;
       }
       const plan = planJournal(msg, config);
-      if (plan.copies.length === 0) {
-        if (plan.reason !== undefined) log.info(`${qid}: not journaled: ${plan.reason}`);
-        for (const s of plan.skipped) log.info(`${qid}: not journaled for ${s.recipients.length} recipient(s) of policy ${s.policy}: ${s.reason}`);
-        return;
+      if (plan.reason !== undefined) {
+        this.metrics.decision(NO_POLICY, 'not_journaled');
+        log.info(`${qid}: not journaled: ${plan.reason}`);
       }
-      for (const s of plan.skipped) log.info(`${qid}: not journaled for ${s.recipients.length} recipient(s) of policy ${s.policy}: ${s.reason}`);
+      for (const s of plan.skipped) {
+        this.metrics.decision(s.policy, 'skipped', s.recipients.length);
+        log.info(`${qid}: not journaled for ${s.recipients.length} recipient(s) of policy ${s.policy}: ${s.reason}`);
+      }
+      if (plan.copies.length === 0) return;
       const messageId = findHeader(msg, 'Message-ID') ?? '';
       const date = new Date(this.#clock.now());
       plan.copies.forEach((copy, i) => {
@@ -138,9 +208,13 @@ export class TdcApp {
           remoteIpHeader: config.tdc.remoteIpHeader,
         });
         this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw });
+        for (const p of copy.policies) this.metrics.decision(p, 'journaled');
+        this.tracker.noteCopy({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress });
+        log.info(`${qid}: journal copy ${id} for ${copy.recipients.length} recipient(s) (policy ${copy.policies.join(', ')}) to ${copy.intakeAddress}`);
         this.forwarder.offer({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress, raw });
       });
     } catch (err) {
+      this.metrics.decision(NO_POLICY, 'error');
       // A bug of ours costs at most this copy, never the original.
       log.error(`${qid}: journal copy not made: internal error: ${describeError(err)}`);
     }
@@ -158,5 +232,6 @@ export class TdcApp {
     await this.#milter?.close(Math.min(drainMs, 5000));
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
+    await this.#status?.close();
   }
 }

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { DEFAULT_CONFIG_TEXT, describeEffective, loadConfigFile, parseConfigText, type ConfigResult } from './config';
 import { TdcApp } from './app';
+import { statusCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
 
@@ -19,6 +20,11 @@ commands:
   run            start the milter daemon (default)
   check-config   check a milter.conf; exit 0 when valid, else print every problem and exit 1
   config         print the effective settings for this machine and the layer each came from
+  status [--json]
+                 the.tdc.queue and per intake domain: active recipients, connections out,
+                 delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)
+  track ID [--json]
+                 the history of a journal copy, by copy id, MTA queue id or Message-ID
   help           this text
 
 --config FILE    the configuration file; default: $TDC_MILTER_CONFIG, else ${SYSTEM_CONFIG}
@@ -28,12 +34,16 @@ commands:
 interface Args {
   command: string;
   configPath: string | undefined;
+  operands: string[];
+  json: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   let command = 'run';
   let configPath: string | undefined;
   let sawCommand = false;
+  let json = false;
+  const operands: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--config' || a === '-c') {
@@ -45,14 +55,18 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--help' || a === '-h') {
       command = 'help';
       sawCommand = true;
+    } else if (a === '--json') {
+      json = true;
     } else if (!a.startsWith('-') && !sawCommand) {
       command = a;
       sawCommand = true;
+    } else if (!a.startsWith('-')) {
+      operands.push(a);
     } else {
       throw new Error(`unknown argument ${a}`);
     }
   }
-  return { command, configPath };
+  return { command, configPath, operands, json };
 }
 
 /** Which file to read: explicit, environment, system path, or none (embedded default). */
@@ -143,6 +157,22 @@ async function main(argv: string[]): Promise<number> {
       }
       process.stdout.write(describeEffective(r.config));
       return 0;
+    }
+    case 'status':
+    case 'track': {
+      const r = loadConfig(path);
+      if (!r.ok) {
+        for (const e of r.errors) process.stderr.write(`${e}\n`);
+        return 1;
+      }
+      const listen = r.config.milter.statusListen;
+      const out =
+        args.command === 'status'
+          ? await statusCommand(listen, { json: args.json })
+          : await trackCommand(listen, args.operands[0], { json: args.json });
+      process.stdout.write(out.stdout);
+      process.stderr.write(out.stderr);
+      return out.exitCode;
     }
     case 'help':
       process.stdout.write(USAGE);

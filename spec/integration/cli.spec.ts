@@ -59,6 +59,16 @@ function negotiate(port: number): Promise<Buffer> {
   });
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
 describe('tdc-milter command line', () => {
   beforeAll(() => {
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run the tests with "npm test", which builds first`);
@@ -99,6 +109,55 @@ describe('tdc-milter command line', () => {
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/listen\s*=\s*inet:127\.0\.0\.1:0/);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('check-config prints every expected file:line for each invalid fixture and exits 1', () => {
+    const dir = path.resolve(__dirname, '../fixtures/config/invalid');
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.conf'));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      const file = path.join(dir, f);
+      const expected = fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .map((l) => /^# expect: (\d+): (.*)$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => `${file}:${m[1]}: ${m[2]}`);
+      expect(expected.length).toBeGreaterThan(0);
+      const r = spawnSync(process.execPath, [MAIN, 'check-config', '--config', file], { env: env(), encoding: 'utf8' });
+      expect({ file: f, status: r.status }).toEqual({ file: f, status: 1 });
+      for (const e of expected) expect(r.stdout).toContain(e);
+    }
+  });
+
+  it('SIGHUP reloads a good file and refuses a broken one, keeping the old settings and serving on', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
+    const conf = path.join(dir, 'milter.conf');
+    const port = await freePort();
+    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
+    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForLine(child, /milter listening on/, 15000);
+      fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nmax_queue_age = never\n`);
+      const refused = waitForLine(child, /reload refused, keeping the old settings: .*milter\.conf:5: max_queue_age/, 10000);
+      child.kill('SIGHUP');
+      await refused;
+      expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
+      fs.writeFileSync(
+        conf,
+        `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nenabled = yes\nintake_address = j@intake.test\n`,
+      );
+      const reloaded = waitForLine(child, /configuration reloaded; journaling on/, 10000);
+      child.kill('SIGHUP');
+      await reloaded;
+      expect((await negotiate(port)).readUInt32BE(5)).toBe(6);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start on a broken file and says why', () => {

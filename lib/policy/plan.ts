@@ -23,8 +23,8 @@ export interface JournalPlan {
   reason?: string;
 }
 
-/** Header names that mark a message as a journal report (ours, or Exchange/M365 style). */
-export const JOURNAL_MARKER_HEADERS = ['X-TDC-Journal', 'X-MS-Journal-Report'] as const;
+/** The header our journal copies carry: `X-TDC-Journal: <hostname>; queue-id=…`. */
+export const JOURNAL_MARKER_HEADER = 'X-TDC-Journal';
 
 interface CompiledPolicy {
   policy: Policy;
@@ -50,17 +50,26 @@ export function matchPolicy(recipient: string, sender: string, policies: readonl
   )?.policy;
 }
 
-function journalMarker(msg: CapturedMessage): string | undefined {
-  const names = new Set(JOURNAL_MARKER_HEADERS.map((n) => n.toLowerCase()));
-  return msg.headers.find((h) => names.has(h.name.toLowerCase()))?.name;
+/**
+ * True when the message is one of *this gateway's* journal copies coming back: our marker naming
+ * this hostname, sent from the null sender as all our copies are. Anyone can write a journal header
+ * (ours or X-MS-Journal-Report), so a marker alone never lets outside mail skip the scan.
+ */
+function isOwnJournalCopy(msg: CapturedMessage, hostname: string): boolean {
+  if (msg.sender.address !== '') return false;
+  const marker = JOURNAL_MARKER_HEADER.toLowerCase();
+  return msg.headers.some(
+    (h) => h.name.toLowerCase() === marker && (h.value.split(';')[0] ?? '').trim().toLowerCase() === hostname.toLowerCase(),
+  );
 }
 
 export function planJournal(msg: CapturedMessage, config: Config): JournalPlan {
   if (!config.tdc.enabled) return { copies: [], skipped: [], reason: 'journaling is disabled' };
   const direction = classifyDirection(msg, config.direction);
   if (!direction.incoming) return { copies: [], skipped: [], reason: `outgoing: ${direction.reason}` };
-  const marker = journalMarker(msg);
-  if (marker !== undefined) return { copies: [], skipped: [], reason: `message is itself a journal report (${marker} header)` };
+  if (isOwnJournalCopy(msg, config.milter.hostname)) {
+    return { copies: [], skipped: [], reason: `message is itself a journal copy of this gateway (${JOURNAL_MARKER_HEADER} header, null sender)` };
+  }
   if (msg.oversized) {
     return { copies: [], skipped: [], reason: `message of ${msg.bodyBytes} body bytes is over max_message_size (${config.milter.maxMessageSize})` };
   }

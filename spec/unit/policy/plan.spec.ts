@@ -99,9 +99,25 @@ describe('planJournal: messages not journaled at all', () => {
     expect(planJournal(msg, config())).toEqual(none('outgoing: daemon_name ORIGINATING is an outgoing listener'));
   });
 
-  it.each(['X-TDC-Journal', 'x-ms-journal-report'])('a message carrying %s → nothing', (name) => {
-    const msg = makeMessage({ headers: [{ name: 'Subject', value: ' x' }, { name, value: '' }] });
-    expect(planJournal(msg, config())).toEqual(none(`message is itself a journal report (${name} header)`));
+  it('our own journal copy coming back (marker naming this gateway, null sender) → nothing', () => {
+    const msg = makeMessage({
+      sender: '',
+      headers: [{ name: 'Subject', value: ' x' }, { name: 'x-tdc-journal', value: ' GW1.example.org; queue-id=ABC; copy-id=ABC.1; policy=DEFAULT' }],
+    });
+    expect(planJournal(msg, config())).toEqual(
+      none('message is itself a journal copy of this gateway (X-TDC-Journal header, null sender)'),
+    );
+  });
+
+  it.each([
+    ['X-MS-Journal-Report', '', ''],
+    ['X-TDC-Journal', ' gw1.example.org; queue-id=ABC', 'attacker@evil.example'],
+    ['X-TDC-Journal', ' other-gw.example.org; queue-id=ABC', ''],
+  ])('a forged or foreign marker (%s:%s from <%s>) does not skip the scan', (name, value, sender) => {
+    const msg = makeMessage({ sender, headers: [{ name: 'Subject', value: ' x' }, { name, value }] });
+    const plan = planJournal(msg, config());
+    expect(plan.reason).toBeUndefined();
+    expect(plan.copies.length).toBeGreaterThan(0);
   });
 
   it('oversized → nothing', () => {

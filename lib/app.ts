@@ -125,7 +125,7 @@ export class TdcApp {
       }
     }
     deps.logger.info(
-      `milter listening on ${app.#milter.listenAddress}; journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}`,
+      `journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}; ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}`,
     );
     return app;
   }

@@ -2,21 +2,13 @@
  * Prometheus metrics on a private prom-client Registry: the forwarder's counters per destination
  * (`the.tdc.queue` and each intake domain) and the milter's stats, both read from source functions
  * at scrape time, plus journal decisions and end-of-body latency that the app reports as they happen.
- * Imports only prom-client: the source shapes mirror the forwarder's and milter's contracts.
+ * Imports prom-client and only the *types* of the forwarder's and milter's contracts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ForwarderCounters } from '../forwarder';
+import type { MilterStats } from '../milter';
 
-/** Same shape as the forwarder's `ForwarderCounters`. */
-export interface QueueCounters {
-  activeRecipients: number;
-  connectionsOut: number;
-  delivered: number;
-  softBounced: number;
-  hardBounced: number;
-  dropped: number;
-  queuedBytes: number;
-  enqueued: number;
-}
+export type QueueCounters = ForwarderCounters;
 
 /** `forwarder.counters()` and `forwarder.countersByDomain()` taken together. */
 export interface QueueSnapshot {
@@ -24,13 +16,7 @@ export interface QueueSnapshot {
   byDomain: Map<string, QueueCounters>;
 }
 
-/** Same shape as the milter's `MilterStats`. */
-export interface MilterStatsSnapshot {
-  connectionsTotal: number;
-  activeSessions: number;
-  messagesTotal: number;
-  protocolErrors: number;
-}
+export type MilterStatsSnapshot = MilterStats;
 
 /** The label value of the whole queue, as Cisco's tophosts names it. */
 export const QUEUE_DESTINATION = 'the.tdc.queue';

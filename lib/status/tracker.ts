@@ -1,25 +1,12 @@
 /**
  * Message tracking: the life of every journal copy over a bounded recent history (oldest evicted),
  * fed with the forwarder's copy events. Lookup by copy id, by MTA queue id or by Message-ID.
- * Imports only util: the event and copy shapes mirror the forwarder's contract structurally, so
- * app.ts passes the forwarder's objects straight in and status never depends on the forwarder.
+ * Imports only the *types* of the forwarder's contract.
  */
+import type { CopyEvent } from '../forwarder';
 
-/** The forwarder's `CopyEvent['kind']`. */
-export type CopyEventKind = 'enqueued' | 'attempt' | 'delivered' | 'retry' | 'hard_bounce' | 'dropped';
-
-/** Same shape as the forwarder's `CopyEvent`. */
-export interface TrackedEvent {
-  kind: CopyEventKind;
-  copyId: string;
-  queueId: string;
-  /** Epoch milliseconds. */
-  at: number;
-  /** Delivery connection id of an attempt, like Cisco's DCID. */
-  dcid?: number;
-  /** What happened: the server reply, the error, the reason for a drop. */
-  detail: string;
-}
+export type CopyEventKind = CopyEvent['kind'];
+export type TrackedEvent = CopyEvent;
 
 /** What the app knows when it offers a copy: the forwarder's `JournalCopy` without the bytes will do. */
 export interface TrackedCopy {

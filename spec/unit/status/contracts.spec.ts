@@ -1,5 +1,5 @@
 /**
- * status mirrors the forwarder's and milter's shapes structurally (it imports neither). These checks
+ * status takes the forwarder's and milter's types. These checks
  * make `tsc` (run by `npm test`) fail when a contract drifts, and feed real-typed objects through.
  */
 import type { CopyEvent, ForwarderCounters, JournalCopy } from '../../../lib/forwarder';

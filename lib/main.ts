@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The command line: `tdc-milter [run] [--config FILE]` starts the daemon; `check-config` and
- * `config` inspect a milter.conf. Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain and exit.
+ * `config` inspect a milter.conf. Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain (drain_time) and exit 0.
  * Argument parsing and process I/O only; the work happens in app.ts.
  */
 import * as fs from 'node:fs';
@@ -12,7 +12,11 @@ import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
 
 const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
-const DRAIN_MS = 30_000;
+
+/** 30000 → '30s', 1500 → '1.5s'. */
+function secondsText(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}
 
 const USAGE = `usage: tdc-milter [command] [--config FILE]
 
@@ -114,11 +118,24 @@ async function run(path: string | undefined): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      logger.info(`${signal} received: no new messages; draining queued copies for up to ${DRAIN_MS / 1000}s`);
+      // The drain time of the settings in effect now (a SIGHUP may have changed it).
+      const drainMs = app.config.milter.drainTime;
+      const before = app.forwarder.counters();
+      const started = Date.now();
+      logger.info(
+        `${signal} received: no new messages; ${before.activeRecipients} journal copies queued, ` +
+          `draining for up to ${secondsText(drainMs)} (drain_time)`,
+      );
       app
-        .stop(DRAIN_MS)
+        .stop(drainMs)
         .catch((err: unknown) => logger.error(`shutdown: ${describeError(err)}`))
         .finally(() => {
+          const after = app.forwarder.counters();
+          logger.info(
+            `drain finished after ${secondsText(Date.now() - started)}: ${after.delivered - before.delivered} delivered, ` +
+              `${after.hardBounced - before.hardBounced} hard bounced, ${after.dropped - before.dropped} dropped, ` +
+              `${after.activeRecipients} left in the queue`,
+          );
           logger.info('stopped');
           void logger.close().then(() => resolve(0));
         });

@@ -18,6 +18,8 @@ export interface MilterConfig {
   logFile?: string;
   /** Bytes. */
   maxMessageSize: number;
+  /** ms that queued copies get on SIGTERM before the rest are dropped. */
+  drainTime: number;
 }
 
 /** The [tdc] settings effective for THIS machine after the group and machine layers. Times in ms. */

@@ -10,8 +10,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 
-const TLS_DIR = path.join(__dirname, '..', 'fixtures', 'tls');
-export const TEST_CA = fs.readFileSync(path.join(TLS_DIR, 'ca.crt'));
+// From spec/support (ts-jest) or from dist/spec/support (the compiled demo): the fixtures stay in spec/.
+const TLS_DIR = [path.join(__dirname, '..', 'fixtures', 'tls'), path.join(__dirname, '..', '..', '..', 'spec', 'fixtures', 'tls')]
+  .find((d) => fs.existsSync(path.join(d, 'ca.crt'))) ?? path.join(__dirname, '..', 'fixtures', 'tls');
+/** The test CA's PEM file (for `tls_ca_file`). */
+export const TEST_CA_FILE = path.join(TLS_DIR, 'ca.crt');
+export const TEST_CA = fs.readFileSync(TEST_CA_FILE);
 
 export type CertName = 'intake' | 'untrusted' | 'wrong-name';
 

@@ -27,7 +27,7 @@ export function parseFlags(argv: string[]): Flags {
   const f: Flags = {
     rounds: quick ? 1 : 3, n10k: quick ? 500 : 2000, n1m: quick ? 50 : 200, scenarios: ['a', 'b', 'c', 'd', 'e'],
     sizes: [KIB10, MIB1], memory: quick ? 300 : 2000, profile: false,
-    out: path.join(ROOT, 'bench', 'results', quick ? 'quick.json' : 'latest.json'),
+    out: quick ? path.join(os.tmpdir(), 'tdc-bench-quick.json') : path.join(ROOT, 'bench', 'results', 'latest.json'),
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -242,6 +242,9 @@ async function main(): Promise<void> {
     const mach = machine();
     const vs = verdicts(sizes, mem);
     const profile = profDir !== undefined ? summarizeProfiles(profDir, 25) : undefined;
+    for (const f of profile?.files ?? []) {
+      fs.copyFileSync(path.join(profDir!, f), path.join(os.tmpdir(), 'tdc-bench-daemon-d.cpuprofile'));
+    }
     const result = {
       when: new Date().toISOString(), machine: mach, flags, scenarios: SCENARIOS, sizes, memory: mem, verdicts: vs, runs,
       profile, durationSeconds: Math.round((Date.now() - started) / 1000),
@@ -250,7 +253,8 @@ async function main(): Promise<void> {
     fs.writeFileSync(flags.out, JSON.stringify(result, null, 2) + '\n');
     printTable(mach, sizes, mem, vs, flags);
     if (profile !== undefined) {
-      process.stdout.write(`\ndaemon CPU profile (scenario d, first round), self time:\n`);
+      process.stdout.write(`\ndaemon CPU profile (scenario d, first round; ${path.join(os.tmpdir(), 'tdc-bench-daemon-d.cpuprofile')}), self time:\n`);
+      process.stdout.write(`  by part: ${profile.groups.slice(0, 12).map((g) => `${g.group} ${g.selfPct.toFixed(1)}%`).join(', ')}\n`);
       for (const p of profile.top) process.stdout.write(`  ${p.selfPct.toFixed(1).padStart(5)}%  ${p.name}  ${p.where}\n`);
     }
     process.stdout.write(`\nresult: ${flags.out} (${result.durationSeconds} s)\n`);

@@ -83,6 +83,8 @@ export class SmtpDelivery {
   #sendSeq = 0;
   #closed = false;
   #allClosed: (() => void)[] = [];
+  /** One TLS context per CA setting: building one parses every root CA, far too slow per connection. */
+  #tlsContext: { ca: Buffer[] | undefined; context: tls.SecureContext } | undefined;
 
   constructor(options: ForwarderOptions, deps: SmtpDeliveryDeps) {
     this.#o = { ...options };
@@ -159,8 +161,7 @@ export class SmtpDelivery {
     if (existing) return existing;
     const o = this.#o;
     const servername = o.tlsServername ?? (net.isIP(host.name) === 0 ? host.name : undefined);
-    const tlsOptions: tls.ConnectionOptions = { minVersion: 'TLSv1.2', rejectUnauthorized: true };
-    if (o.tlsCa && o.tlsCa.length > 0) tlsOptions.ca = [...tls.rootCertificates, ...o.tlsCa.map((b) => b.toString('utf8'))];
+    const tlsOptions: tls.ConnectionOptions = { secureContext: this.#secureContext(o.tlsCa), rejectUnauthorized: true };
     if (servername !== undefined) tlsOptions.servername = servername;
     const t = { key, domain, host, addresses: host.addresses, inFlight: 0 } as Transport;
     t.pool = new SMTPPool({
@@ -186,6 +187,15 @@ export class SmtpDelivery {
     t.mailer = nodemailer.createTransport(t.pool);
     this.#transports.set(key, t);
     return t;
+  }
+
+  /** TLS >= 1.2, trusting the system CAs plus `tlsCa`; built once and reused by every connection. */
+  #secureContext(tlsCa: Buffer[] | undefined): tls.SecureContext {
+    if (this.#tlsContext?.ca !== tlsCa || this.#tlsContext === undefined) {
+      const ca = tlsCa && tlsCa.length > 0 ? [...tls.rootCertificates, ...tlsCa.map((b) => b.toString('utf8'))] : undefined;
+      this.#tlsContext = { ca: tlsCa, context: tls.createSecureContext({ minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) }) };
+    }
+    return this.#tlsContext.context;
   }
 
   /** Stop using a transport: gracefully (busy connections finish) or by force. */

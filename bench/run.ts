@@ -2,7 +2,7 @@
  * `npm run bench`: scenarios (a)-(e) round-robin at 10 KiB and 1 MiB, then the memory run; writes
  * bench/results/latest.json and prints a table with the machine and the target verdicts.
  * Flags: --quick, --rounds N, --n10k N, --n1m N, --scenarios abcde, --sizes 10k,1m, --memory N|0,
- * --profile (CPU profile of the daemon in scenario d), --out FILE. Imports nothing from lib/.
+ * --profile (CPU profiles of the daemon in scenarios c and d, first round of each size), --out FILE. Imports nothing from lib/.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,6 +21,7 @@ interface Flags {
 
 const KIB10 = 10 * 1024;
 const MIB1 = 1024 * 1024;
+const sizeTag = (bytes: number): string => (bytes >= MIB1 ? `${bytes / MIB1}MiB` : `${Math.round(bytes / 1024)}KiB`);
 
 export function parseFlags(argv: string[]): Flags {
   const quick = argv.includes('--quick');
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
         // Rotate the start so no scenario always runs first in a round.
         const order = flags.scenarios.map((_, i) => flags.scenarios[(i + round) % flags.scenarios.length]!);
         for (const s of order) {
-          const prof = profDir !== undefined && s === 'd' && round === 0 && bytes === flags.sizes[0] ? profDir : undefined;
+          const prof = profDir !== undefined && (s === 'c' || s === 'd') && round === 0 ? path.join(profDir, `${s}-${sizeTag(bytes)}`) : undefined;
           const r = await runScenario(s, bytes, n, { workDir, nullMilterBin, cpuProfDir: prof });
           runs.push({ ...r, round });
           process.stdout.write(
@@ -241,9 +242,10 @@ async function main(): Promise<void> {
     const sizes = flags.sizes.map((b) => summarize(runs, b, flags.rounds, flags.scenarios)).filter((s) => s.messages > 0);
     const mach = machine();
     const vs = verdicts(sizes, mem);
-    const profile = profDir !== undefined ? summarizeProfiles(profDir, 25) : undefined;
-    for (const f of profile?.files ?? []) {
-      fs.copyFileSync(path.join(profDir!, f), path.join(os.tmpdir(), 'tdc-bench-daemon-d.cpuprofile'));
+    const profile: Record<string, ReturnType<typeof summarizeProfiles>> = {};
+    for (const sub of profDir !== undefined && fs.existsSync(profDir) ? fs.readdirSync(profDir) : []) {
+      profile[sub] = summarizeProfiles(path.join(profDir!, sub), 25);
+      for (const f of profile[sub]!.files) fs.copyFileSync(path.join(profDir!, sub, f), path.join(os.tmpdir(), `tdc-bench-daemon-${sub}.cpuprofile`));
     }
     const result = {
       when: new Date().toISOString(), machine: mach, flags, scenarios: SCENARIOS, sizes, memory: mem, verdicts: vs, runs,
@@ -252,10 +254,10 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.dirname(flags.out), { recursive: true });
     fs.writeFileSync(flags.out, JSON.stringify(result, null, 2) + '\n');
     printTable(mach, sizes, mem, vs, flags);
-    if (profile !== undefined) {
-      process.stdout.write(`\ndaemon CPU profile (scenario d, first round; ${path.join(os.tmpdir(), 'tdc-bench-daemon-d.cpuprofile')}), self time:\n`);
-      process.stdout.write(`  by part: ${profile.groups.slice(0, 12).map((g) => `${g.group} ${g.selfPct.toFixed(1)}%`).join(', ')}\n`);
-      for (const p of profile.top) process.stdout.write(`  ${p.selfPct.toFixed(1).padStart(5)}%  ${p.name}  ${p.where}\n`);
+    for (const [sub, prof] of Object.entries(profile)) {
+      process.stdout.write(`\ndaemon CPU profile, scenario ${sub}, first round (${path.join(os.tmpdir(), `tdc-bench-daemon-${sub}.cpuprofile`)}), self time:\n`);
+      process.stdout.write(`  by part: ${prof.groups.slice(0, 12).map((g) => `${g.group} ${g.selfPct.toFixed(1)}%`).join(', ')}\n`);
+      for (const p of prof.top.slice(0, 15)) process.stdout.write(`  ${p.selfPct.toFixed(1).padStart(5)}%  ${p.name}  ${p.where}\n`);
     }
     process.stdout.write(`\nresult: ${flags.out} (${result.durationSeconds} s)\n`);
   } finally {

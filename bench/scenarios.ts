@@ -146,6 +146,7 @@ export async function runScenario(
     const histBefore = statusUrl !== undefined ? parseHistogram(await metricsText(statusUrl), 'tdc_eob_duration_seconds') : undefined;
     const pfBefore = postfixCpu(pf.masterPid, pf.pids());
     const milterBefore = milter !== undefined ? cpuSeconds(milter.pid) : 0;
+    const milterSysBefore = milter !== undefined ? readProcStat(milter.pid)?.stime ?? 0 : 0;
     const intakeBefore = intake !== undefined ? cpuSeconds(intake.pid) : 0;
     const ticksBefore = machineTicks();
     const t0 = Date.now();
@@ -170,6 +171,7 @@ export async function runScenario(
         .filter(([n]) => !['smtpd', 'cleanup', 'smtp', 'tlsproxy'].includes(n))
         .reduce((a, [, v]) => a + v, 0) * k,
       milter: milter !== undefined ? (cpuSeconds(milter.pid) - milterBefore) * k : 0,
+      milter_system_part: milter !== undefined ? (((readProcStat(milter.pid)?.stime ?? 0) - milterSysBefore) / 100) * k : 0,
       intake: intake !== undefined ? (cpuSeconds(intake.pid) - intakeBefore) * k : 0,
       smtp_source: src.cpuSeconds * k,
     };

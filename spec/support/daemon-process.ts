@@ -2,12 +2,14 @@
  * The real daemon as a process for integration specs: writes a milter.conf into a temp dir, spawns
  * `node dist/lib/main.js run --config FILE`, collects its output lines, waits for lines, signals it and
  * measures how long it took to exit. Also runs the one-shot CLI commands. Needs `npm run build` first.
- * Test support only: imports nothing from lib/.
+ * Also feeds incoming messages to it as an MTA would (our milter client). Test support only: imports
+ * nothing from lib/ but the frame decoder the milter client uses.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MilterClient, POSTFIX_OFFER } from './milter-client';
 
 export const MAIN = path.resolve(__dirname, '../../dist/lib/main.js');
 
@@ -61,10 +63,15 @@ export class DaemonProcess {
     });
   }
 
-  /** Spawn and wait for the "milter listening" line. */
-  static async start(configFile: string, timeoutMs = 15_000): Promise<DaemonProcess> {
+  /** Spawn without waiting for anything (e.g. when the log goes to a file). */
+  static spawn(configFile: string): DaemonProcess {
     assertBuilt();
-    const d = new DaemonProcess(configFile);
+    return new DaemonProcess(configFile);
+  }
+
+  /** Spawn and wait for the "milter listening" line on stdout/stderr. */
+  static async start(configFile: string, timeoutMs = 15_000): Promise<DaemonProcess> {
+    const d = DaemonProcess.spawn(configFile);
     try {
       await d.waitForLine(/milter listening on/, timeoutMs);
     } catch (err) {
@@ -143,4 +150,35 @@ export function runCliSync(args: string[]): CliResult {
   assertBuilt();
   const r = spawnSync(process.execPath, [MAIN, ...args], { env: cliEnv(), encoding: 'utf8', timeout: 15_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Feed one incoming message per queue id (alice@partner.test → ann@example.test, client 192.0.2.7,
+ * Subject = the queue id) over one milter connection, as Postfix would. Throws unless every
+ * end-of-body is answered with CONTINUE.
+ */
+export async function feedIncoming(port: number, queueIds: string[]): Promise<void> {
+  const c = await MilterClient.connect({ port });
+  try {
+    await c.negotiate(POSTFIX_OFFER);
+    c.macro('C', { j: 'mx.example.test', '{daemon_name}': 'smtpd', '{client_addr}': '192.0.2.7' });
+    await c.connectInfo('mx.partner.test', '4', 40000, '192.0.2.7');
+    await c.helo('mx.partner.test');
+    for (const qid of queueIds) {
+      c.macro('M', { i: qid, '{mail_addr}': 'alice@partner.test' });
+      await c.mail('<alice@partner.test>');
+      await c.rcpt('<ann@example.test>');
+      const headers: [string, string][] = [['From', ' alice@partner.test'], ['To', ' ann@example.test'], ['Subject', ` ${qid}`], ['Message-ID', ` <${qid}@partner.test>`]];
+      for (const [name, value] of headers) await c.header(name, value);
+      await c.eoh();
+      await c.body(`message ${qid}\r\n`);
+      c.macro('E', { i: qid });
+      const replies = (await c.eob()).map((r) => r.char).join('');
+      if (replies !== 'c') throw new Error(`${qid}: end-of-body answered ${JSON.stringify(replies)}, expected "c" (continue)`);
+    }
+    c.quit();
+    await c.end();
+  } finally {
+    c.destroy();
+  }
 }

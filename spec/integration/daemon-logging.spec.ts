@@ -1,0 +1,94 @@
+/**
+ * Where the real daemon process logs: `log_file` sends plain mail-log lines to that file (nothing on
+ * stdout), `log_format = json` writes one JSON object per line to stdout. Both carry the `TDC:`
+ * prefix and the same events: start, a journal decision, the delivery, SIGTERM and stop.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ScriptedIntake } from '../support/scripted-intake';
+import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-process';
+import { freePort } from '../support/mta-sandbox';
+import { until } from '../support/forwarder-harness';
+
+const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
+const PLAIN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (Debug|Info|Warning|Error): TDC: \S/;
+
+function configText(milterPort: number, intakePort: number, milterExtra: string): string {
+  return `[milter]
+listen = inet:127.0.0.1:${milterPort}
+status_listen = no
+hostname = gw.example.test
+drain_time = 5s
+${milterExtra}
+
+[tdc]
+enabled = yes
+intake_address = journal@intake.test
+relay = [127.0.0.1]:${intakePort}
+tls_ca_file = ${CA_FILE}
+`;
+}
+
+describe('daemon logging', () => {
+  let intake: ScriptedIntake;
+  beforeAll(async () => {
+    intake = await ScriptedIntake.start();
+  });
+  afterAll(async () => {
+    await intake.close();
+  });
+
+  it('log_file: plain lines go to the file, none to stdout', async () => {
+    const port = await freePort();
+    const conf = writeConfig(configText(port, intake.port, 'log_file = PLACEHOLDER'));
+    const logFile = path.join(path.dirname(conf), 'tdc-milter.log');
+    fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace('PLACEHOLDER', logFile));
+    const daemon = DaemonProcess.spawn(conf);
+    const fileLines = (): string[] => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '') : []);
+    try {
+      await until(() => fileLines().some((l) => /milter listening on inet:127\.0\.0\.1:/.test(l)), 15_000, 'the listening line in the log file');
+      await feedIncoming(port, ['LOGF1']);
+      await until(() => fileLines().some((l) => /Message done DCID \d+ MID LOGF1\.1 /.test(l)), 15_000, 'the delivery line in the log file');
+      daemon.signal('SIGTERM');
+      const exit = await daemon.exited;
+      expect(exit.code).toBe(0);
+
+      const lines = fileLines();
+      expect(lines.filter((l) => !PLAIN.test(l))).toEqual([]);
+      for (const re of [/TDC: starting tdc-milter with /, /TDC: LOGF1: journal copy LOGF1\.1 for 1 recipient\(s\) \(policy DEFAULT\) to journal@intake\.test$/,
+        /TDC: SIGTERM received: /, /TDC: drain finished after /, /TDC: stopped$/]) {
+        expect([re, lines.filter((l) => re.test(l)).length]).toEqual([re, 1]);
+      }
+      expect(daemon.lines.filter((l) => l.trim() !== '')).toEqual([]); // stdout and stderr stay empty
+    } finally {
+      daemon.kill();
+    }
+  });
+
+  it('log_format = json: one JSON object per stdout line with time, level and the TDC: message', async () => {
+    const port = await freePort();
+    const daemon = await DaemonProcess.start(writeConfig(configText(port, intake.port, 'log_format = json')));
+    try {
+      await feedIncoming(port, ['LOGJ1']);
+      await daemon.waitForLine(/Message done DCID \d+ MID LOGJ1\.1 /, 15_000);
+      daemon.signal('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
+
+      const lines = daemon.lines.filter((l) => l !== '');
+      const docs = lines.map((l) => JSON.parse(l) as { time: string; level: string; message: string });
+      for (const d of docs) {
+        expect(Object.keys(d).sort()).toEqual(['level', 'message', 'time']);
+        expect(d.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        expect(['debug', 'info', 'warning', 'error']).toContain(d.level);
+        expect(d.message.startsWith('TDC: ')).toBe(true);
+      }
+      const messages = docs.map((d) => d.message);
+      expect(messages).toContain('TDC: LOGJ1: journal copy LOGJ1.1 for 1 recipient(s) (policy DEFAULT) to journal@intake.test');
+      expect(messages.filter((m) => /^TDC: milter listening on inet:127\.0\.0\.1:\d+/.test(m))).toHaveLength(1);
+      expect(docs.find((d) => /Message done DCID \d+ MID LOGJ1\.1 /.test(d.message))?.level).toBe('info');
+      expect(messages[messages.length - 1]).toBe('TDC: stopped');
+    } finally {
+      daemon.kill();
+    }
+  });
+});

@@ -8,12 +8,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { defaultValue, findKey } from '../../lib/config/schema';
 
 const UNIT = path.resolve(__dirname, '../../examples/tdc-milter.service');
 const BINARY = '/usr/bin/tdc-milter';
 
-/** The daemon drains queued copies for up to this long on SIGTERM (lib/main.ts DRAIN_MS). */
-const DRAIN_SECONDS = 30;
+/** The daemon drains queued copies for up to this long on SIGTERM: [milter] drain_time's default. */
+const DRAIN_SECONDS = (defaultValue(findKey('milter', 'drain_time')!) as number) / 1000;
 
 function analyze(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync('systemd-analyze', args, { encoding: 'utf8', timeout: 20_000 });

@@ -13,9 +13,8 @@ import { ScriptedIntake } from '../support/scripted-intake';
 import { SmtpClient } from '../support/smtp-client';
 import { until } from '../support/forwarder-harness';
 
-jest.setTimeout(180_000);
-
 const SESSIONS = Number(process.env['TDC_CONCURRENCY'] ?? 200);
+jest.setTimeout(Math.max(180_000, SESSIONS * 600));
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 
 function config(relayPort: number): Config {
@@ -57,7 +56,7 @@ describe(`${SESSIONS} concurrent SMTP sessions through real Postfix`, () => {
     try {
       // Open every session (the greeting and EHLO mean an smtpd owns it) before anyone sends.
       await Promise.all(Array.from({ length: SESSIONS }, async () => {
-        const c = await SmtpClient.connect(postfix.smtpPort, { timeoutMs: 120_000 });
+        const c = await SmtpClient.connect(postfix.smtpPort, { timeoutMs: Math.max(120_000, SESSIONS * 300) });
         clients.push(c);
         await c.ehlo('mx.partner.test');
       }));

@@ -1,0 +1,163 @@
+/**
+ * `npm run soak` (not part of npm test): the real daemon process behind real Postfix for SOAK_MINUTES
+ * (default 30) of mixed traffic (sizes, recipient counts, a tdc = no policy, outgoing mail) while the
+ * STARTTLS intake flaps down and up every FLAP_SECONDS (default 180). At the end: daemon RSS over time,
+ * and copies offered = delivered + hard bounced + dropped from the status counters and the log lines.
+ * Exits 1 when the identity fails, an original is lost, or RSS grew by more than SOAK_MAX_RSS_GROWTH_MIB.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fetchStatus } from '../lib/status';
+import { DaemonProcess, writeConfig } from '../spec/support/daemon-process';
+import { freePort } from '../spec/support/mta-sandbox';
+import { startPostfix } from '../spec/support/postfix';
+import { ScriptedIntake, TEST_CA_FILE } from '../spec/support/scripted-intake';
+import { SmtpClient } from '../spec/support/smtp-client';
+
+const MINUTES = Number(process.env['SOAK_MINUTES'] ?? 30);
+const FLAP_MS = Number(process.env['FLAP_SECONDS'] ?? 180) * 1000;
+const WORKERS = Number(process.env['SOAK_WORKERS'] ?? 4);
+const MAX_RSS_GROWTH_MIB = Number(process.env['SOAK_MAX_RSS_GROWTH_MIB'] ?? 30);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const [milterPort, statusPort, intakePort] = [await freePort(), await freePort(), await freePort()];
+  const statusListen = `127.0.0.1:${statusPort}`;
+  let intake: ScriptedIntake | undefined = await ScriptedIntake.start({ port: intakePort });
+  const configFile = writeConfig(`[milter]
+listen = inet:127.0.0.1:${milterPort}
+status_listen = ${statusListen}
+hostname = gw.example.test
+max_message_size = 2MiB
+
+[tdc]
+enabled = yes
+intake_address = journal@intake.test
+relay = [127.0.0.1]:${intakePort}
+tls_ca_file = ${TEST_CA_FILE}
+max_queue_age = 30s
+retry_delay = 5s
+connect_timeout = 2s
+command_timeout = 5s
+
+[policy lab]
+recipients = @lab.example.test
+tdc = no
+
+[policy DEFAULT]
+tdc = global
+`, 'tdc-soak-');
+  const daemon = await DaemonProcess.start(configFile);
+  const pid = daemon.child.pid!;
+  const postfix = await startPostfix({
+    milters: `inet:127.0.0.1:${milterPort}`,
+    virtualDomains: ['example.test', 'lab.example.test'],
+    listeners: { originating: { overrides: { milter_macro_daemon_name: 'ORIGINATING' } } },
+  });
+  const started = Date.now();
+  const end = started + MINUTES * 60_000;
+  let sent = 0;
+  let recipients = 0;
+  let failures = 0;
+  const rss: { t: number; mib: number }[] = [];
+  console.log(`soak: ${MINUTES} min, ${WORKERS} workers, intake flapping every ${FLAP_MS / 1000} s; daemon pid ${pid}`);
+
+  const sampler = setInterval(() => rss.push({ t: Date.now() - started, mib: rssMiB(pid) }), 5000);
+  const flapper = (async () => {
+    while (Date.now() + FLAP_MS / 2 < end) {
+      await sleep(FLAP_MS / 2);
+      if (intake) {
+        await intake.close();
+        intake = undefined;
+        console.log(`soak: ${((Date.now() - started) / 1000).toFixed(0)} s intake down`);
+      } else {
+        intake = await ScriptedIntake.start({ port: intakePort });
+        console.log(`soak: ${((Date.now() - started) / 1000).toFixed(0)} s intake up`);
+      }
+    }
+  })();
+
+  const worker = async (w: number): Promise<void> => {
+    for (let i = 0; Date.now() < end; i++) {
+      const kind = i % 10;
+      const outgoing = kind === 9;
+      const to = kind === 3 ? ['ann@example.test', 'bob@example.test', 'cy@lab.example.test'] : kind === 7 ? ['dee@lab.example.test'] : ['ann@example.test'];
+      const size = kind === 5 ? 300_000 : kind === 8 ? 3 * 1024 * 1024 : 2000;
+      const body = `${'soak line of text for the body of the message\r\n'.repeat(Math.ceil(size / 48))}`;
+      const data = Buffer.from(`From: alice@partner.test\r\nTo: ${to.join(', ')}\r\nSubject: soak ${w}.${i}\r\nMessage-ID: <soak.${w}.${i}.${started}@partner.test>\r\n\r\n${body}`);
+      try {
+        const c = await SmtpClient.connect(outgoing ? postfix.ports['originating']! : postfix.smtpPort, { timeoutMs: 30_000 });
+        await c.ehlo('mx.partner.test');
+        await c.send({ from: outgoing ? 'ann@example.test' : 'alice@partner.test', to, data });
+        await c.quit();
+        sent++;
+        recipients += to.length;
+      } catch (err) {
+        failures++;
+        console.error(`soak: worker ${w} message ${i}: ${String(err)}`);
+      }
+      await sleep(50);
+    }
+  };
+  await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
+  await flapper;
+  if (!intake) intake = await ScriptedIntake.start({ port: intakePort });
+
+  // Let Postfix deliver and the queue settle (max_queue_age 30 s bounds every copy's life).
+  await postfix.waitForDelivered(recipients, 120_000).catch((err: unknown) => console.error(String(err)));
+  const settleUntil = Date.now() + 60_000;
+  let status = await fetchStatus(statusListen);
+  while (status.queue.activeRecipients > 0 && Date.now() < settleUntil) {
+    await sleep(1000);
+    status = await fetchStatus(statusListen);
+  }
+  clearInterval(sampler);
+  rss.push({ t: Date.now() - started, mib: rssMiB(pid) });
+
+  const q = status.queue;
+  const count = (re: RegExp) => daemon.matching(re).length;
+  const offered = count(/TDC: \S+: journal copy \S+ for/);
+  const logDelivered = count(/TDC: Message done /);
+  const logHard = count(/TDC: Hard bounce /);
+  const logDropped = count(/TDC: MID \S+ dropped from the\.tdc\.queue/);
+  const warm = rss.filter((s) => s.t >= 60_000);
+  const head = warm.slice(0, Math.max(1, Math.floor(warm.length / 10)));
+  const tail = warm.slice(-Math.max(1, Math.floor(warm.length / 10)));
+  const growth = median(tail.map((s) => s.mib)) - median(head.map((s) => s.mib));
+  const rejected = count(/TDC: MID \S+ dropped from the\.tdc\.queue: (queue full|shutting down)/);
+  const identityCounters = offered === q.delivered + q.hardBounced + q.dropped + q.activeRecipients && q.enqueued === offered - rejected;
+  const deliveredOriginals = postfix.delivered().length;
+  const identityLogs = offered === logDelivered + logHard + logDropped + q.activeRecipients;
+
+  console.log('--- soak result ---');
+  console.log(`duration ${((Date.now() - started) / 60_000).toFixed(1)} min; messages sent ${sent} (${recipients} recipients), SMTP failures ${failures}; Postfix delivered ${deliveredOriginals}`);
+  console.log(`copies offered ${offered} (refused at the queue ${rejected}); counters: enqueued ${q.enqueued}, delivered ${q.delivered}, soft bounced ${q.softBounced}, hard bounced ${q.hardBounced}, dropped ${q.dropped}, still queued ${q.activeRecipients}`);
+  console.log(`log lines: delivered ${logDelivered}, hard bounced ${logHard}, dropped ${logDropped}`);
+  console.log(`identity offered = delivered + hard + dropped + queued: counters ${identityCounters ? 'holds' : 'FAILS'}, log lines ${identityLogs ? 'holds' : 'FAILS'}`);
+  console.log(`daemon RSS MiB: first ${rss[0]?.mib.toFixed(1)}, after warm-up median ${median(head.map((s) => s.mib)).toFixed(1)}, ` +
+    `end median ${median(tail.map((s) => s.mib)).toFixed(1)}, max ${Math.max(...rss.map((s) => s.mib)).toFixed(1)}; growth ${growth.toFixed(1)} MiB (limit ${MAX_RSS_GROWTH_MIB})`);
+
+  await postfix.stop();
+  daemon.signal('SIGTERM');
+  await Promise.race([daemon.exited, sleep(40_000)]);
+  daemon.kill();
+  await intake.close();
+  fs.rmSync(path.dirname(configFile), { recursive: true, force: true });
+  const ok = identityCounters && identityLogs && failures === 0 && deliveredOriginals === recipients && !(growth > MAX_RSS_GROWTH_MIB);
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -4,6 +4,7 @@
  * process exits 0 within [milter] drain_time (plus a small margin); a drain that finishes early exits
  * early. Messages are fed by our milter client playing the MTA.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ScriptedIntake, SilentServer } from '../support/scripted-intake';
 import { DaemonProcess, feedIncoming as feed, writeConfig } from '../support/daemon-process';
@@ -131,6 +132,29 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
     } finally {
       daemon.kill();
       await intake.close();
+    }
+  }, 30_000);
+  it('uses the drain_time in effect: a SIGHUP that shortens it is honoured by the next SIGTERM', async () => {
+    const silent = await SilentServer.start();
+    const port = await freePort();
+    const conf = writeConfig(configText(port, silent.port, '20s'));
+    const daemon = await DaemonProcess.start(conf);
+    try {
+      fs.writeFileSync(conf, configText(port, silent.port, '1s'));
+      const reloaded = daemon.waitForLine(/TDC: configuration reloaded/, 10_000);
+      daemon.signal('SIGHUP');
+      await reloaded;
+      await feed(port, ['HUP1']);
+      await until(() => silent.connections >= 1, 10_000, 'a connection to the silent intake');
+      daemon.signal('SIGTERM');
+      const exit = await daemon.exited;
+      expect(exit.code).toBe(0);
+      expect(exit.afterSignalMs).toBeLessThan(1000 + MARGIN_MS);
+      expect(daemon.matching(/draining for up to 1s \(drain_time\)/)).toHaveLength(1);
+      expect([...outcomes(daemon, ['HUP1.1']).values()]).toEqual(['dropped: shutting down']);
+    } finally {
+      daemon.kill();
+      await silent.close();
     }
   }, 30_000);
 });

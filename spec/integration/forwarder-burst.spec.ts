@@ -24,13 +24,18 @@ describe('connections under load', () => {
   it('500 copies: between minConnections and maxConnections open, all over TLS >= 1.2, all closed after the drain', async () => {
     intake = await ScriptedIntake.start({ holdMs: 5 });
     const logger = new MemoryLogger();
-    fwd = new Forwarder(loopbackOptions({ relay: `[127.0.0.1]:${intake.port}`, minConnections: 3, maxConnections: 8, messagesPerConnection: 10 }), { logger });
+    fwd = new Forwarder(loopbackOptions({
+      relay: `[127.0.0.1]:${intake.port}`, minConnections: 3, maxConnections: 8, messagesPerConnection: 10,
+      // Generous deadlines: this spec is about connection counts, and a loaded CI box must not turn
+      // slow deliveries into drops.
+      maxQueueAge: 60_000, connectTimeout: 5_000, commandTimeout: 15_000,
+    }), { logger });
     const f = fwd;
     let clientPeak = 0;
     const sampler = setInterval(() => { clientPeak = Math.max(clientPeak, f.counters().connectionsOut); }, 5);
     try {
       for (let i = 0; i < 500; i += 1) expect(f.offer(testCopy('journal@intake.test', 2000))).toBe(true);
-      await settled(f, 40_000);
+      await settled(f, 90_000);
     } finally {
       clearInterval(sampler);
     }
@@ -53,7 +58,12 @@ describe('connections under load', () => {
 
   it('a small queue still gets minConnections deliveries at once', async () => {
     intake = await ScriptedIntake.start({ holdMs: 400 });
-    fwd = new Forwarder(loopbackOptions({ relay: `[127.0.0.1]:${intake.port}`, minConnections: 3, maxConnections: 8, messagesPerConnection: 10 }), { logger: new MemoryLogger() });
+    fwd = new Forwarder(loopbackOptions({
+      relay: `[127.0.0.1]:${intake.port}`, minConnections: 3, maxConnections: 8, messagesPerConnection: 10,
+      // Generous deadlines: this spec is about connection counts, and a loaded CI box must not turn
+      // slow deliveries into drops.
+      maxQueueAge: 60_000, connectTimeout: 5_000, commandTimeout: 15_000,
+    }), { logger: new MemoryLogger() });
     for (let i = 0; i < 3; i += 1) fwd.offer(testCopy());
     await until(() => intake!.connectionsPeak === 3, 3000, 'three connections');
     await settled(fwd);

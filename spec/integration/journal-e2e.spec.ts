@@ -17,7 +17,7 @@ import { until } from '../support/forwarder-harness';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 
-function config(relayPort: number, extra = ''): Config {
+function config(relayPort: number, timeouts = { connect: '1s', command: '2s', age: '10s' }): Config {
   const text = `
 [milter]
 listen = inet:127.0.0.1:0
@@ -29,11 +29,10 @@ enabled = yes
 intake_address = global@intake.test
 relay = [127.0.0.1]:${relayPort}
 tls_ca_file = ${CA_FILE}
-max_queue_age = 10s
+max_queue_age = ${timeouts.age}
 retry_delay = 1s
-connect_timeout = 1s
-command_timeout = 2s
-${extra}
+connect_timeout = ${timeouts.connect}
+command_timeout = ${timeouts.command}
 
 [policy finance]
 recipients = @finance.example.test
@@ -169,7 +168,8 @@ describe('originals flow at full speed when the intake is down or dead', () => {
       const silent = kind === 'accepting and never answering' ? await SilentServer.start() : undefined;
       const port = silent ? silent.port : await closedPort();
       const logger = new MemoryLogger();
-      const app = await TdcApp.start(config(port), { logger });
+      // Long intake timeouts: a milter that waited on the copy would hold each message >= 10 s.
+      const app = await TdcApp.start(config(port, { connect: '5s', command: '10s', age: '8s' }), { logger });
       const postfix = await startPostfix({ milters: app.milter.listenAddress, virtualDomains: DOMAINS });
       try {
         const n = 20;
@@ -185,9 +185,9 @@ describe('originals flow at full speed when the intake is down or dead', () => {
         }
         await client.quit();
         await postfix.waitForDelivered(n);
-        // The milter answers at once: a copy's fate never holds up the original (the intake's
-        // timeouts are 1-2 s here, so waiting on it would show).
-        expect(Math.max(...latencies)).toBeLessThan(800);
+        // The milter answers at once: a copy's fate never holds up the original. The bound is loose
+        // for loaded CI machines, and still far below the intake timeouts a blocking milter would show.
+        expect(Math.max(...latencies)).toBeLessThan(3000);
 
         await until(() => app.forwarder.counters().activeRecipients === 0, 30000, 'every copy to leave the queue');
         const c = app.forwarder.counters();

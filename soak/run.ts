@@ -8,7 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStatus } from '../lib/status';
-import { DaemonProcess, writeConfig } from '../spec/support/daemon-process';
+import { spawn } from 'node:child_process';
+import * as os from 'node:os';
 import { freePort } from '../spec/support/mta-sandbox';
 import { startPostfix } from '../spec/support/postfix';
 import { ScriptedIntake, TEST_CA_FILE } from '../spec/support/scripted-intake';
@@ -19,6 +20,34 @@ const FLAP_MS = Number(process.env['FLAP_SECONDS'] ?? 180) * 1000;
 const WORKERS = Number(process.env['SOAK_WORKERS'] ?? 4);
 const MAX_RSS_GROWTH_MIB = Number(process.env['SOAK_MAX_RSS_GROWTH_MIB'] ?? 30);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The daemon (dist/lib/main.js next to this compiled file) with its output lines kept. */
+function startDaemon(configFile: string): Promise<{ pid: number; lines: string[]; exited: Promise<void>; signal(s: NodeJS.Signals): void }> {
+  const main = path.resolve(__dirname, '..', 'lib', 'main.js');
+  const env = { ...process.env };
+  delete env['TDC_MILTER_CONFIG'];
+  const child = spawn(process.execPath, [main, 'run', '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      const parts = (partial + d.toString('utf8')).split('\n');
+      partial = parts.pop()!;
+      lines.push(...parts);
+      if (parts.some((l) => /milter listening on/.test(l))) resolve({ pid: child.pid!, lines, exited, signal: (sig) => void child.kill(sig) });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then(() => reject(new Error(`daemon exited at start:\n${lines.join('\n')}`)));
+  });
+}
+
+function writeConfig(text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-soak-'));
+  fs.writeFileSync(path.join(dir, 'milter.conf'), text);
+  return path.join(dir, 'milter.conf');
+}
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -56,9 +85,9 @@ tdc = no
 
 [policy DEFAULT]
 tdc = global
-`, 'tdc-soak-');
-  const daemon = await DaemonProcess.start(configFile);
-  const pid = daemon.child.pid!;
+`);
+  const daemon = await startDaemon(configFile);
+  const pid = daemon.pid;
   const postfix = await startPostfix({
     milters: `inet:127.0.0.1:${milterPort}`,
     virtualDomains: ['example.test', 'lab.example.test'],
@@ -125,7 +154,7 @@ tdc = global
   rss.push({ t: Date.now() - started, mib: rssMiB(pid) });
 
   const q = status.queue;
-  const count = (re: RegExp) => daemon.matching(re).length;
+  const count = (re: RegExp) => daemon.lines.filter((l) => re.test(l)).length;
   const offered = count(/TDC: \S+: journal copy \S+ for/);
   const logDelivered = count(/TDC: Message done /);
   const logHard = count(/TDC: Hard bounce /);
@@ -150,7 +179,7 @@ tdc = global
   await postfix.stop();
   daemon.signal('SIGTERM');
   await Promise.race([daemon.exited, sleep(40_000)]);
-  daemon.kill();
+  daemon.signal('SIGKILL');
   await intake.close();
   fs.rmSync(path.dirname(configFile), { recursive: true, force: true });
   const ok = identityCounters && identityLogs && failures === 0 && deliveredOriginals === recipients && !(growth > MAX_RSS_GROWTH_MIB);

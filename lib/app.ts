@@ -118,7 +118,6 @@ export class TdcApp {
           tracker: app.tracker,
           status: () => app.statusJson(),
         });
-        deps.logger.info(`status endpoint on http://${app.#status.address}/status`);
       } catch (err) {
         // Mail handling must not depend on the status port.
         deps.logger.error(`status endpoint not started: ${describeError(err)}`);

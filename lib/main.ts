@@ -93,7 +93,7 @@ async function run(path: string | undefined): Promise<number> {
     return 1;
   }
   const m = first.config.milter;
-  const logger = createLogger({ level: m.logLevel, format: m.logFormat, file: m.logFile });
+  const logger = createLogger({ level: m.logLevel, format: m.logFormat, file: m.logFile, syslogSocket: m.syslogSocket });
   logger.info(`starting tdc-milter with ${path ?? 'the embedded default configuration'}`);
   let app: TdcApp;
   try {

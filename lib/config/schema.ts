@@ -59,6 +59,8 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: 'plain or json lines' },
   { section: 'milter', key: 'log_file', field: 'logFile', kind: 'path', default: '', empty: 'unset',
     doc: 'log to this file; empty: stdout (journald/syslog)' },
+  { section: 'milter', key: 'syslog_socket', field: 'syslogSocket', kind: 'path', default: '', empty: 'unset',
+    doc: 'log to syslog, facility mail, through this socket (e.g. /dev/log) instead of stdout or log_file; empty: off' },
   { section: 'milter', key: 'max_message_size', field: 'maxMessageSize', kind: 'size', default: '50MiB', empty: 'forbidden', min: KiB, max: GiB,
     doc: 'bigger messages are not journaled (logged instead)' },
   { section: 'milter', key: 'drain_time', field: 'drainTime', kind: 'duration', default: '30s', empty: 'forbidden', min: 0, max: 600 * S,

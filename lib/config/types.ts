@@ -16,6 +16,7 @@ export interface MilterConfig {
   logLevel: LogLevelName;
   logFormat: 'plain' | 'json';
   logFile?: string;
+  syslogSocket?: string;
   /** Bytes. */
   maxMessageSize: number;
   /** ms that queued copies get on SIGTERM before the rest are dropped. */

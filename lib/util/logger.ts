@@ -4,7 +4,8 @@
  * bytes escaped), so nothing a sender controls can forge or split a log line.
  */
 import * as winston from 'winston';
-import type { Writable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 
@@ -39,6 +40,44 @@ export interface LoggerOptions {
   /** Where lines go: a stream (default process.stdout) or a file path. */
   stream?: Writable;
   file?: string;
+  /** Send lines to syslog (facility mail) through this socket, e.g. /dev/log; wins over `file`. */
+  syslogSocket?: string;
+}
+
+/** syslog severities (RFC 5424) of our levels; facility mail is 2, so PRI = 16 + severity. */
+const SYSLOG_PRI: Record<LogLevel, number> = { error: 16 + 3, warning: 16 + 4, info: 16 + 6, debug: 16 + 7 };
+
+/**
+ * Lines to syslog through util-linux logger(1): it speaks both datagram (/dev/log) and stream
+ * sockets without a native addon. Each line carries its own `<PRI>` prefix. If logger dies, lines
+ * go to stderr, after one line saying so: nothing is lost silently.
+ */
+function syslogStream(socket: string): Writable {
+  const child = spawn('logger', ['--prio-prefix', '-t', 'tdc-milter', `--id=${process.pid}`, '-u', socket], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
+  let alive = true;
+  const fail = (why: string): void => {
+    if (!alive) return;
+    alive = false;
+    process.stderr.write(`tdc-milter: syslog through ${socket} failed (${why}); logging to stderr\n`);
+  };
+  child.on('error', (err) => fail(err.message));
+  child.on('exit', (code) => fail(`logger exited with ${code}`));
+  child.stdin.on('error', (err) => fail(err.message));
+  child.unref();
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (alive) child.stdin.write(chunk, () => done());
+      else {
+        process.stderr.write(chunk.toString().replace(/^<\d+>/, ''));
+        done();
+      }
+    },
+    final(done) {
+      child.stdin.end(() => done());
+    },
+  });
 }
 
 export interface ClosableLogger extends Logger {
@@ -54,13 +93,20 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
   const json = winston.format.printf((info) =>
     JSON.stringify({ time: info.timestamp, level: info.level, message: `${LOG_PREFIX}${String(info.message)}` }),
   );
-  const transport = options.file
-    ? new winston.transports.File({ filename: options.file })
-    : new winston.transports.Stream({ stream: options.stream ?? process.stdout });
+  // syslog stamps its own time and host; the line is `<PRI>TDC: message`.
+  const syslogLine = winston.format.printf(
+    (info) => `<${SYSLOG_PRI[info.level as LogLevel] ?? 22}>${LOG_PREFIX}${String(info.message)}`,
+  );
+  const transport = options.syslogSocket
+    ? new winston.transports.Stream({ stream: syslogStream(options.syslogSocket) })
+    : options.file
+      ? new winston.transports.File({ filename: options.file })
+      : new winston.transports.Stream({ stream: options.stream ?? process.stdout });
+  const lineFormat = options.syslogSocket ? syslogLine : options.format === 'json' ? json : plain;
   const w = winston.createLogger({
     levels: LEVEL_RANK,
     level: options.level ?? 'info',
-    format: winston.format.combine(winston.format.timestamp(), options.format === 'json' ? json : plain),
+    format: winston.format.combine(winston.format.timestamp(), lineFormat),
     transports: [transport],
   });
   const log = (level: LogLevel) => (message: string) => {

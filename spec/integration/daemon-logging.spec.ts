@@ -4,6 +4,8 @@
  * prefix and the same events: start, a journal decision, the delivery, SIGTERM and stop.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-process';
@@ -36,6 +38,35 @@ describe('daemon logging', () => {
   });
   afterAll(async () => {
     await intake.close();
+  });
+
+  it('syslog_socket: lines reach the syslog socket with facility mail, tag and pid; none on stdout', async () => {
+    // A stream socket stands in for /dev/log: logger(1) speaks both kinds.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-syslog-'));
+    const sock = path.join(dir, 'log.sock');
+    let received = '';
+    const server = net.createServer((c) => c.on('data', (d: Buffer) => { received += d.toString('latin1'); }));
+    await new Promise<void>((resolve) => server.listen(sock, () => resolve()));
+    const port = await freePort();
+    const conf = writeConfig(configText(port, intake.port, `syslog_socket = ${sock}`));
+    const daemon = DaemonProcess.spawn(conf);
+    try {
+      await until(() => /TDC: milter listening on/.test(received), 15_000, 'the listening line at the syslog socket');
+      await feedIncoming(port, ['SYSL1']);
+      await until(() => /Message done DCID \d+ MID SYSL1\.1 /.test(received), 15_000, 'the delivery line at the syslog socket');
+      daemon.signal('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
+      const lines = received.split('\n').filter((l) => l !== '');
+      const pid = daemon.child.pid!;
+      // <22> = facility mail (2) * 8 + info (6); <20> = warning.
+      expect(lines.find((l) => /milter listening on/.test(l))).toMatch(new RegExp(`^<22>.* tdc-milter\\[${pid}\\]: TDC: milter listening on inet:127\\.0\\.0\\.1:${port}$`));
+      expect(lines.filter((l) => !/^<2[0-3]>\w{3} [ \d]\d \d\d:\d\d:\d\d tdc-milter\[\d+\]: TDC: \S/.test(l))).toEqual([]);
+      expect(daemon.lines.filter((l) => l !== '')).toEqual([]); // nothing on stdout or stderr
+    } finally {
+      daemon.signal('SIGKILL');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('log_file: plain lines go to the file, none to stdout', async () => {

@@ -160,6 +160,10 @@ export class TdcApp {
     if (config.milter.listen !== old.milter.listen) {
       this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
     }
+    const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
+    if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {
+      this.#deps.logger.warn('reload: log settings changed; they take effect when the daemon restarts');
+    }
     if (config.milter.statusListen !== old.milter.statusListen) {
       this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
     }

@@ -91,28 +91,37 @@ export interface DaemonOptions {
   intakePort?: number;
   queueMaxBytes?: string;
   extraTdc?: string[];
+  extraMilter?: string[];
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR']. */
   nodeFlags?: string[];
 }
 
+/** `key = value` lines; a later line for the same key replaces an earlier one (the parser refuses duplicates). */
+function section(name: string, lines: string[]): string[] {
+  const byKey = new Map<string, string>();
+  for (const l of lines) byKey.set(l.split('=')[0]!.trim(), l);
+  return [`[${name}]`, ...byKey.values(), ''];
+}
+
 export function daemonConfig(o: DaemonOptions): string {
   return [
-    '[milter]',
-    `listen = inet:127.0.0.1:${o.milterPort}`,
-    `status_listen = 127.0.0.1:${o.statusPort}`,
-    'hostname = gw.bench.test',
-    `log_file = ${path.join(o.dir, 'tdc.log')}`,
-    'log_level = info',
-    'drain_time = 5s',
-    '',
-    '[tdc]',
-    `enabled = ${o.journaling ? 'yes' : 'no'}`,
-    'intake_address = journal@intake.bench',
-    `relay = [127.0.0.1]:${o.intakePort ?? 25}`,
-    `tls_ca_file = ${CA_FILE}`,
-    ...(o.queueMaxBytes !== undefined ? [`queue_max_bytes = ${o.queueMaxBytes}`] : []),
-    ...(o.extraTdc ?? []),
-    '',
+    ...section('milter', [
+      `listen = inet:127.0.0.1:${o.milterPort}`,
+      `status_listen = 127.0.0.1:${o.statusPort}`,
+      'hostname = gw.bench.test',
+      `log_file = ${path.join(o.dir, 'tdc.log')}`,
+      'log_level = info',
+      'drain_time = 5s',
+      ...(o.extraMilter ?? []),
+    ]),
+    ...section('tdc', [
+      `enabled = ${o.journaling ? 'yes' : 'no'}`,
+      'intake_address = journal@intake.bench',
+      `relay = [127.0.0.1]:${o.intakePort ?? 25}`,
+      `tls_ca_file = ${CA_FILE}`,
+      ...(o.queueMaxBytes !== undefined ? [`queue_max_bytes = ${o.queueMaxBytes}`] : []),
+      ...(o.extraTdc ?? []),
+    ]),
     '[policy DEFAULT]',
     'tdc = global',
     '',

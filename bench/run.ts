@@ -2,7 +2,8 @@
  * `npm run bench`: scenarios (a)-(e) round-robin at 10 KiB and 1 MiB, then the memory run; writes
  * bench/results/latest.json and prints a table with the machine and the target verdicts.
  * Flags: --quick, --rounds N, --n10k N, --n1m N, --scenarios abcde, --sizes 10k,1m, --memory N|0,
- * --profile (CPU profiles of the daemon in scenarios c and d, first round of each size), --out FILE. Imports nothing from lib/.
+ * --profile (CPU profiles of the daemon in scenarios c and d, first round of each size), --out FILE;
+ * experiments: --tdc key=value / --milter key=value (extra config lines for the daemon), --node-flag FLAG (for the daemon). Imports nothing from lib/.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +17,7 @@ import { SCENARIOS, runScenario, type RunResult, type ScenarioName } from './sce
 
 interface Flags {
   rounds: number; n10k: number; n1m: number; scenarios: ScenarioName[]; sizes: number[];
-  memory: number; profile: boolean; out: string;
+  memory: number; profile: boolean; out: string; tdcOptions: string[]; milterOptions: string[]; nodeFlags: string[];
 }
 
 const KIB10 = 10 * 1024;
@@ -27,7 +28,7 @@ export function parseFlags(argv: string[]): Flags {
   const quick = argv.includes('--quick');
   const f: Flags = {
     rounds: quick ? 1 : 3, n10k: quick ? 500 : 2000, n1m: quick ? 50 : 200, scenarios: ['a', 'b', 'c', 'd', 'e'],
-    sizes: [KIB10, MIB1], memory: quick ? 300 : 2000, profile: false,
+    sizes: [KIB10, MIB1], memory: quick ? 300 : 2000, profile: false, tdcOptions: [], milterOptions: [], nodeFlags: [],
     out: quick ? path.join(os.tmpdir(), 'tdc-bench-quick.json') : path.join(ROOT, 'bench', 'results', 'latest.json'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -48,6 +49,9 @@ export function parseFlags(argv: string[]): Flags {
     else if (a === '--n1m') f.n1m = int();
     else if (a === '--memory') f.memory = int();
     else if (a === '--profile') f.profile = true;
+    else if (a === '--tdc') f.tdcOptions.push(v().replace('=', ' = '));
+    else if (a === '--milter') f.milterOptions.push(v().replace('=', ' = '));
+    else if (a === '--node-flag') f.nodeFlags.push(v());
     else if (a === '--out') f.out = path.resolve(v());
     else if (a === '--scenarios') {
       const s = v().split('').filter((c): c is ScenarioName => c in SCENARIOS);
@@ -92,6 +96,7 @@ function machine(): Record<string, string> {
     postfix: tryRun('postconf', ['-dh', 'mail_version']),
     libmilter: tryRun('dpkg-query', ['-W', '-f=${Version}', 'libmilter-dev']),
     cpu: os.cpus()[0]?.model ?? '?',
+    loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '),
   };
 }
 
@@ -187,6 +192,8 @@ function printTable(mach: Record<string, string>, sizes: SizeSummary[], mem: Mem
   const w = (s: string): void => void process.stdout.write(`${s}\n`);
   w('');
   w(`machine: ${mach['nproc']} CPUs (${mach['cpu']}), ${mach['memory']}, Linux ${mach['kernel']}, node ${mach['node']}, Postfix ${mach['postfix']}, libmilter ${mach['libmilter']}`);
+  w(`machine load (1/5/15 min) at the end: ${mach['loadavg']}; at the start: ${mach['loadavgStart']}; max 1-min seen: ${mach['loadavgMax']}` +
+    (Number(mach['loadavgMax']) > 3 ? '  (other work shared the CPUs: absolute rates are low, compare the paired ratios)' : ''));
   w(`load: smtp-source -s 20, 1 recipient/message; ${flags.rounds} round(s) round-robin, medians; CPU = ms per message (CPU s per 1,000)`);
   for (const s of sizes) {
     w('');
@@ -219,6 +226,10 @@ async function main(): Promise<void> {
   const nullMilterBin = buildNullMilter(workDir);
   const runs: (RunResult & { round: number })[] = [];
   const started = Date.now();
+  const loadStart = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  let loadMax = os.loadavg()[0]!;
+  const loadTimer = setInterval(() => (loadMax = Math.max(loadMax, os.loadavg()[0]!)), 5000);
+  loadTimer.unref();
   try {
     for (const bytes of flags.sizes) {
       const n = bytes >= MIB1 ? flags.n1m : flags.n10k;
@@ -228,7 +239,7 @@ async function main(): Promise<void> {
         const order = flags.scenarios.map((_, i) => flags.scenarios[(i + round) % flags.scenarios.length]!);
         for (const s of order) {
           const prof = profDir !== undefined && (s === 'c' || s === 'd') && round === 0 ? path.join(profDir, `${s}-${sizeTag(bytes)}`) : undefined;
-          const r = await runScenario(s, bytes, n, { workDir, nullMilterBin, cpuProfDir: prof });
+          const r = await runScenario(s, bytes, n, { workDir, nullMilterBin, cpuProfDir: prof, tdcOptions: flags.tdcOptions, milterOptions: flags.milterOptions, daemonNodeFlags: flags.nodeFlags });
           runs.push({ ...r, round });
           process.stdout.write(
             `[${((Date.now() - started) / 1000).toFixed(0)}s] ${bytes >= MIB1 ? '1MiB' : '10KiB'} round ${round + 1} (${s}) ` +
@@ -240,7 +251,8 @@ async function main(): Promise<void> {
     }
     const mem = flags.memory > 0 ? await runMemory(flags.memory, workDir) : undefined;
     const sizes = flags.sizes.map((b) => summarize(runs, b, flags.rounds, flags.scenarios)).filter((s) => s.messages > 0);
-    const mach = machine();
+    clearInterval(loadTimer);
+    const mach = { ...machine(), loadavgStart: loadStart, loadavgMax: loadMax.toFixed(2) };
     const vs = verdicts(sizes, mem);
     const profile: Record<string, ReturnType<typeof summarizeProfiles>> = {};
     for (const sub of profDir !== undefined && fs.existsSync(profDir) ? fs.readdirSync(profDir) : []) {

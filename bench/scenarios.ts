@@ -25,7 +25,17 @@ export const SCENARIOS: Record<ScenarioName, string> = {
   e: 'Postfix recipient_bcc_maps copy to STARTTLS intake (TLS reuse)',
 };
 
-export interface RunContext { workDir: string; nullMilterBin: string; cpuProfDir?: string }
+export interface RunContext {
+  workDir: string;
+  nullMilterBin: string;
+  cpuProfDir?: string;
+  /** Extra [tdc] lines for the daemon, e.g. 'messages_per_connection = 100' (experiments). */
+  tdcOptions?: string[];
+  /** Extra [milter] lines for the daemon, e.g. 'log_level = warning' (experiments). */
+  milterOptions?: string[];
+  /** Extra node flags for the daemon, e.g. '--max-semi-space-size=32' (experiments). */
+  daemonNodeFlags?: string[];
+}
 
 export interface RunResult {
   scenario: ScenarioName;
@@ -123,7 +133,9 @@ export async function runScenario(
     if (usesDaemon(scenario)) {
       milter = await startDaemon({
         dir, milterPort: milterPort!, statusPort: statusPort!, journaling: scenario === 'd', intakePort: intake?.port,
-        nodeFlags: ctx.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`] : [],
+        extraTdc: ctx.tdcOptions,
+        extraMilter: ctx.milterOptions,
+        nodeFlags: [...(ctx.daemonNodeFlags ?? []), ...(ctx.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`] : [])],
       });
     }
     pf = await startBenchPostfix({

@@ -144,6 +144,8 @@ describe('faults on the copy path behind real Postfix: originals flow, every cop
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const peer = await c.setup();
     try {
+      // Start from an empty queue (a failed case before must not leak into this one's counts).
+      await until(() => app.forwarder.counters().activeRecipients === 0, 10_000, 'an empty queue before the case');
       app.reload(config(peer.relay, peer.extra ?? ''));
       const before = app.forwarder.counters();
       const deliveredBefore = postfix.delivered().length;
@@ -162,8 +164,11 @@ describe('faults on the copy path behind real Postfix: originals flow, every cop
         ids.push(`${queueId}.1`);
       }
       await client.quit();
-      // Originals: accepted at once, delivered without waiting for the copy.
-      expect(Math.max(...latencies)).toBeLessThan(800);
+      // Originals: accepted at once, delivered without waiting for the copy. Waiting on the copy would
+      // show: the first attempt alone takes up to 2 s here (1 s connect + 1 s command timeouts) and the
+      // hanging and queue-full cases end only at max_queue_age (3 s). Measured 100-300 ms, 1.3 s under
+      // three parallel suites on 2 cores.
+      expect(Math.max(...latencies)).toBeLessThan(2000);
       await postfix.waitForDelivered(deliveredBefore + N, 10_000);
 
       const finalLine = (id: string): RegExp => new RegExp(`(Message done .*MID ${id.replace('.', '\\.')} to RID|Hard bounce .*MID ${id.replace('.', '\\.')} to RID|MID ${id.replace('.', '\\.')} dropped from the\\.tdc\\.queue)`);

@@ -2,7 +2,8 @@
  * Faults on our side with the real daemon process (`node dist/lib/main.js run`) behind real Postfix:
  * a 50 MiB message over max_message_size (10 MiB) is delivered, its copy skipped with a log line, and
  * the daemon's peak RSS (VmHWM) grows by far less than the message; the daemon SIGKILLed mid-session
- * leaves Postfix (milter_default_action = accept) delivering; restarted on the same port it journals again.
+ * leaves Postfix (milter_default_action = accept) delivering; restarted on the same port it journals again;
+ * SIGHUP every 100 ms under load, alternating a broken and a good file: nothing lost, old settings kept.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -140,5 +141,41 @@ describe('the daemon process behind real Postfix: big messages, SIGKILL, restart
     await until(() => intake.received.length === before + 1, 15_000, 'a copy from the restarted daemon');
     expect(intake.received[before]!.raw.toString('latin1')).toContain('Subject: after restart');
     await daemon.waitForLine(new RegExp(`Message done .*MID ${queueId}\\.1 to RID`), 10_000);
+  });
+
+  it('SIGHUP under load, a broken config between good ones: every original delivered, every copy delivered, old settings kept on the bad one', async () => {
+    const delivered0 = postfix.delivered().length;
+    const received0 = intake.received.length;
+    const good = configText(milterPort, intake.port);
+    const ids: string[] = [];
+    let sending = true;
+    const hup = (async () => {
+      for (let k = 0; sending; k++) {
+        fs.writeFileSync(configFile, k % 2 === 0 ? `${good}\nbogus_key = 1\n` : good.replace('retry_delay = 1s', 'retry_delay = 2s'));
+        daemon!.signal('SIGHUP');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await Promise.all(Array.from({ length: 3 }, async (_, w) => {
+      const c = await SmtpClient.connect(postfix.smtpPort);
+      await c.ehlo('mx.partner.test');
+      for (let i = 0; i < 10; i++) {
+        const { queueId } = await c.send({ from: 'alice@partner.test', to: ['ann@example.test'], data: message(`hup ${w}.${i}`) });
+        ids.push(queueId!);
+      }
+      await c.quit();
+    }));
+    sending = false;
+    await hup;
+    fs.writeFileSync(configFile, good);
+    await postfix.waitForDelivered(delivered0 + 30, 20_000);
+    const final = (id: string) => new RegExp(`(Message done .*MID ${id}\\.1 to RID|Hard bounce .*MID ${id}\\.1 to RID|MID ${id}\\.1 dropped)`);
+    await until(() => ids.every((id) => daemon!.matching(final(id)).length > 0), 20_000, 'a final line for every copy');
+    expect(ids.map((id) => daemon!.matching(final(id)))).toEqual(ids.map((id) => [expect.stringMatching(new RegExp(`Message done .*MID ${id}\\.1 `))]));
+    const subjects = intake.received.slice(received0).map((r) => /Subject: (hup \d+\.\d+)/.exec(r.raw.toString('latin1'))?.[1]).sort();
+    expect(subjects).toEqual(Array.from({ length: 3 }, (_, w) => Array.from({ length: 10 }, (_, i) => `hup ${w}.${i}`)).flat().sort());
+    expect(daemon!.matching(/reload refused, keeping the old settings: .*bogus_key/).length).toBeGreaterThan(0);
+    expect(daemon!.matching(/configuration reloaded/).length).toBeGreaterThan(0);
+    expect(daemon!.child.exitCode).toBeNull();
   });
 });

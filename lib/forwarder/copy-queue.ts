@@ -178,6 +178,9 @@ export class CopyQueue {
   }
 
   #reject(copy: JournalCopy, domain: string, reason: string): void {
+    // Counted as offered to the queue and dropped at once, so that
+    // enqueued = delivered + hardBounced + dropped + still queued holds exactly.
+    this.#bump(domain, 'enqueued', 1);
     this.#bump(domain, 'dropped', 1);
     this.#deps.logger.warn(`MID ${copy.id} dropped from ${QUEUE_NAME}: ${reason}`);
     this.#emit('dropped', copy, undefined, reason);

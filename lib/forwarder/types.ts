@@ -71,6 +71,8 @@ export interface ForwarderCounters {
   hardBounced: number;
   dropped: number;
   queuedBytes: number;
+  /** Copies offered, including those refused at once (queue full, shutting down), which also count
+   *  as dropped: enqueued = delivered + hardBounced + dropped + activeRecipients. */
   enqueued: number;
 }
 

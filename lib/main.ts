@@ -94,8 +94,36 @@ async function run(path: string | undefined): Promise<number> {
   }
   const m = first.config.milter;
   const logger = createLogger({ level: m.logLevel, format: m.logFormat, file: m.logFile, syslogSocket: m.syslogSocket });
+  // Signal handlers go in before start-up: Node's default action for SIGHUP and SIGTERM is to
+  // exit, so a reload or stop that arrives while we start must not kill the daemon.
+  let app: TdcApp | undefined;
+  let reloadPending = false;
+  let stopRequested: string | undefined;
+  let stopNow: ((signal: string) => void) | undefined;
+  const reload = (target: TdcApp) => {
+    const next = loadConfig(path);
+    if (!next.ok) {
+      logger.error(`reload refused, keeping the old settings: ${next.errors.join('; ')}`);
+      return;
+    }
+    target.reload(next.config);
+  };
+  process.on('SIGHUP', () => {
+    if (app === undefined) {
+      logger.info('SIGHUP during start-up: reloading once started');
+      reloadPending = true;
+    } else {
+      reload(app);
+    }
+  });
+  const onStop = (signal: string) => {
+    if (stopNow) stopNow(signal);
+    else stopRequested ??= signal;
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
   logger.info(`starting tdc-milter with ${path ?? 'the embedded default configuration'}`);
-  let app: TdcApp;
+
   try {
     app = await TdcApp.start(first.config, { logger });
   } catch (err) {
@@ -103,34 +131,27 @@ async function run(path: string | undefined): Promise<number> {
     await logger.close();
     return 1;
   }
-
-  process.on('SIGHUP', () => {
-    const next = loadConfig(path);
-    if (!next.ok) {
-      logger.error(`reload refused, keeping the old settings: ${next.errors.join('; ')}`);
-      return;
-    }
-    app.reload(next.config);
-  });
+  const running = app;
+  if (reloadPending) reload(running);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    stopNow = (signal: string) => {
       if (stopping) return;
       stopping = true;
       // The drain time of the settings in effect now (a SIGHUP may have changed it).
-      const drainMs = app.config.milter.drainTime;
-      const before = app.forwarder.counters();
+      const drainMs = running.config.milter.drainTime;
+      const before = running.forwarder.counters();
       const started = Date.now();
       logger.info(
         `${signal} received: no new messages; ${before.activeRecipients} journal copies queued, ` +
           `draining for up to ${secondsText(drainMs)} (drain_time)`,
       );
-      app
+      running
         .stop(drainMs)
         .catch((err: unknown) => logger.error(`shutdown: ${describeError(err)}`))
         .finally(() => {
-          const after = app.forwarder.counters();
+          const after = running.forwarder.counters();
           logger.info(
             `drain finished after ${secondsText(Date.now() - started)}: ${after.delivered - before.delivered} delivered, ` +
               `${after.hardBounced - before.hardBounced} hard bounced, ${after.dropped - before.dropped} dropped, ` +
@@ -140,8 +161,7 @@ async function run(path: string | undefined): Promise<number> {
           void logger.close().then(() => resolve(0));
         });
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    if (stopRequested !== undefined) stopNow(stopRequested);
   });
 }
 

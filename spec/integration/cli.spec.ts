@@ -160,6 +160,29 @@ describe('tdc-milter command line', () => {
     }
   });
 
+  it('a SIGHUP during start-up neither kills the daemon nor is lost', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
+    const conf = path.join(dir, 'milter.conf');
+    const port = await freePort();
+    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
+    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const reloaded = waitForLine(child, /configuration reloaded|reload refused/, 15000);
+      const listening = waitForLine(child, /milter listening on/, 15000);
+      await waitForLine(child, /TDC: starting tdc-milter/, 15000);
+      child.kill('SIGHUP'); // the very first line: start-up is still under way
+      await listening;
+      await reloaded;
+      expect((await negotiate(port)).readUInt32BE(5)).toBe(6);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start on a broken file and says why', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
     const bad = path.join(dir, 'bad.conf');

@@ -220,6 +220,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A log destination that goes away (the reader of our stdout/stderr died) must not wedge the
+// daemon: EPIPE on our own output would otherwise feed the handler below, which writes to stderr.
+for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
+
 // Last line of defence: an unexpected error is logged, and the daemon keeps serving mail.
 process.on('uncaughtException', (err) => {
   process.stderr.write(`tdc-milter: uncaught exception (continuing): ${err.stack ?? err.message}\n`);

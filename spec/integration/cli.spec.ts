@@ -183,6 +183,29 @@ describe('tdc-milter command line', () => {
     }
   });
 
+  it('keeps working and stops cleanly when the reader of its stdout and stderr goes away (EPIPE)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
+    const conf = path.join(dir, 'milter.conf');
+    const port = await freePort();
+    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
+    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await waitForLine(child, /milter listening on/, 15000);
+      child.stdout!.destroy(); // the log reader dies: every further line hits EPIPE
+      child.stderr!.destroy();
+      child.kill('SIGHUP'); // makes it log
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 8 s'), 8000))]);
+      expect(code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start on a broken file and says why', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
     const bad = path.join(dir, 'bad.conf');

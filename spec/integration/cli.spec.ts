@@ -69,6 +69,21 @@ function freePort(): Promise<number> {
   });
 }
 
+/** A daemon on a fresh config file (milter on a free loopback port, status off); always cleaned up. */
+async function withDaemon(fn: (d: { child: ChildProcess; conf: string; port: number }) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
+  const conf = path.join(dir, 'milter.conf');
+  const port = await freePort();
+  fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
+  const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await fn({ child, conf, port });
+  } finally {
+    child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('tdc-milter command line', () => {
   beforeAll(() => {
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run the tests with "npm test", which builds first`);
@@ -131,79 +146,55 @@ describe('tdc-milter command line', () => {
   });
 
   it('SIGHUP reloads a good file and refuses a broken one, keeping the old settings and serving on', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
-    const conf = path.join(dir, 'milter.conf');
-    const port = await freePort();
-    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
-    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    try {
-      await waitForLine(child, /milter listening on/, 15000);
-      fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nmax_queue_age = never\n`);
-      const refused = waitForLine(child, /reload refused, keeping the old settings: .*milter\.conf:5: max_queue_age/, 10000);
-      child.kill('SIGHUP');
-      await refused;
-      expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
-      fs.writeFileSync(
-        conf,
-        `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nenabled = yes\nintake_address = j@intake.test\n`,
-      );
-      const reloaded = waitForLine(child, /configuration reloaded; journaling on/, 10000);
-      child.kill('SIGHUP');
-      await reloaded;
-      expect((await negotiate(port)).readUInt32BE(5)).toBe(6);
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    } finally {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await withDaemon(async ({ child, conf, port }) => {
+    await waitForLine(child, /milter listening on/, 15000);
+    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nmax_queue_age = never\n`);
+    const refused = waitForLine(child, /reload refused, keeping the old settings: .*milter\.conf:5: max_queue_age/, 10000);
+    child.kill('SIGHUP');
+    await refused;
+    expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
+    fs.writeFileSync(
+      conf,
+      `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nenabled = yes\nintake_address = j@intake.test\n`,
+    );
+    const reloaded = waitForLine(child, /configuration reloaded; journaling on/, 10000);
+    child.kill('SIGHUP');
+    await reloaded;
+    expect((await negotiate(port)).readUInt32BE(5)).toBe(6);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    });
   });
 
   it('a SIGHUP during start-up neither kills the daemon nor is lost', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
-    const conf = path.join(dir, 'milter.conf');
-    const port = await freePort();
-    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
-    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    try {
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const reloaded = waitForLine(child, /configuration reloaded|reload refused/, 15000);
-      const listening = waitForLine(child, /milter listening on/, 15000);
-      await waitForLine(child, /TDC: starting tdc-milter/, 15000);
-      child.kill('SIGHUP'); // the very first line: start-up is still under way
-      await listening;
-      await reloaded;
-      expect((await negotiate(port)).readUInt32BE(5)).toBe(6);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    } finally {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await withDaemon(async ({ child, port }) => {
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const reloaded = waitForLine(child, /configuration reloaded|reload refused/, 15000);
+    const listening = waitForLine(child, /milter listening on/, 15000);
+    await waitForLine(child, /TDC: starting tdc-milter/, 15000);
+    child.kill('SIGHUP'); // the very first line: start-up is still under way
+    await listening;
+    await reloaded;
+    expect((await negotiate(port)).readUInt32BE(5)).toBe(6);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    });
   });
 
   it('keeps working and stops cleanly when the reader of its stdout and stderr goes away (EPIPE)', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-cli-'));
-    const conf = path.join(dir, 'milter.conf');
-    const port = await freePort();
-    fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n`);
-    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    try {
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await waitForLine(child, /milter listening on/, 15000);
-      child.stdout!.destroy(); // the log reader dies: every further line hits EPIPE
-      child.stderr!.destroy();
-      child.kill('SIGHUP'); // makes it log
-      await new Promise((r) => setTimeout(r, 300));
-      expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
-      child.kill('SIGTERM');
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 8 s'), 8000))]);
-      expect(code).toBe(0);
-    } finally {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await withDaemon(async ({ child, port }) => {
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitForLine(child, /milter listening on/, 15000);
+    child.stdout!.destroy(); // the log reader dies: every further line hits EPIPE
+    child.stderr!.destroy();
+    child.kill('SIGHUP'); // makes it log
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 8 s'), 8000))]);
+    expect(code).toBe(0);
+    });
   });
 
   it('refuses to start on a broken file and says why', () => {

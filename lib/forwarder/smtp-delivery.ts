@@ -16,6 +16,7 @@ import { classifyFailure } from './classify';
 import { ConnectionSlots } from './connection-slots';
 import { ConnectFailure, abortError, errorText, isFailover, raceAbort } from './delivery-errors';
 import { isPlaintext, sidOfResource, tlsFactsOf } from './nodemailer-peek';
+import { installFastDotStuffing } from './nodemailer-data-stream';
 import { Router, createResolver, type DnsResolverLike, type RouteHost } from './route';
 import { QUEUE_NAME, dcidOf, domainOf, type AttemptContext, type DeliveryResult, type ForwarderOptions, type JournalCopy } from './types';
 
@@ -94,6 +95,9 @@ export class SmtpDelivery {
     this.#router = new Router(deps.resolver ?? createResolver(options.dnsServers, options.connectTimeout), deps.clock,
       { relay: options.relay, mxPort: options.mxPort });
     this.#slots = new ConnectionSlots(options.maxConnections, () => this.#relieve());
+    if (installFastDotStuffing() === 'kept-nodemailer') {
+      this.#log.warn('nodemailer\'s DATA stream is not the one tdc-milter was checked against; using its own (slower) dot-stuffing');
+    }
   }
 
   /** Open connections, in total and per intake domain. */

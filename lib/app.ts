@@ -7,7 +7,7 @@ import type { Config } from './config';
 import { buildJournal } from './journal';
 import { planJournal } from './policy';
 import { Forwarder, type ForwarderOptions, type CopyEvent } from './forwarder';
-import { startMilterServer, type MilterServer } from './milter';
+import { CONTENT_FREE_WANTS, JOURNAL_WANTS, startMilterServer, type MilterServer } from './milter';
 import { findHeader, type CapturedMessage } from './message';
 import type { Logger } from './util/logger';
 import { systemClock, type Clock } from './util/clock';
@@ -107,7 +107,10 @@ export class TdcApp {
       socketGroup: m.socketGroup,
       logger: deps.logger,
       maxMessageBytes: m.maxMessageSize,
-      onMessage: (msg) => app.metrics.timeEob(() => app.handleMessage(msg)),
+      onMessage: (msg) => app.metrics.timeJournal(() => app.handleMessage(msg)),
+      onEobReplied: (seconds) => app.metrics.observeEob(seconds),
+      // Journaling off: ask the MTA for no content at all (read at each new milter connection).
+      wants: () => (app.#config.tdc.enabled ? JOURNAL_WANTS : CONTENT_FREE_WANTS),
     });
     if (m.statusListen !== 'no') {
       try {
@@ -173,8 +176,8 @@ export class TdcApp {
   }
 
   /**
-   * End-of-body: decide and enqueue the copies. Runs synchronously inside the milter's EOB handling,
-   * so it must stay fast and must never throw (the milter guards it anyway).
+   * End-of-body: decide and enqueue the copies. Runs synchronously right after the MTA got its
+   * end-of-body reply; it must stay fast (other sessions wait) and never throw (the milter guards it anyway).
    */
   handleMessage(msg: CapturedMessage): void {
     const log = this.#deps.logger;
@@ -184,6 +187,11 @@ export class TdcApp {
       if (msg.oversized) {
         this.metrics.decision(NO_POLICY, 'oversized');
         log.warn(`${qid}: not journaled: message of ${msg.bodyBytes} body bytes is over max_message_size (${config.milter.maxMessageSize})`);
+        return;
+      }
+      if (msg.withoutContent === true && config.tdc.enabled) {
+        this.metrics.decision(NO_POLICY, 'not_journaled');
+        log.info(`${qid}: not journaled: its milter connection began while journaling was off, so the MTA sent no content; the MTA's next connection will`);
         return;
       }
       const plan = planJournal(msg, config);

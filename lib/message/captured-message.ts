@@ -47,6 +47,8 @@ export interface CapturedMessage {
   bodyBytes: number;
   /** True when the body passed the size cap and was not kept whole (`body` is then incomplete). */
   oversized: boolean;
+  /** True when the milter connection asked the MTA for no headers and body (journaling was off then). */
+  withoutContent?: boolean;
 }
 
 /** Macro names arrive as `i` or `{i}`; both mean the same macro. */

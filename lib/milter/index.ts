@@ -8,6 +8,6 @@ export { parseListenAddress, formatListenAddress, type ListenAddress } from './l
 export { MilterProtocolError, MilterListenError, type MilterProtocolErrorCode } from './errors';
 export { FrameDecoder, FrameDecodeError, DEFAULT_MAX_PACKET_BYTES, type Frame } from './frame-decoder';
 export { decodeCommand, type MilterCommand, type MilterCommandKind } from './command-decoder';
-export { negotiate, expectsReply, JOURNAL_WANTS, type Negotiated, type NegotiationWants, type OptnegOffer } from './negotiation';
+export { negotiate, expectsReply, JOURNAL_WANTS, CONTENT_FREE_WANTS, type Negotiated, type NegotiationWants, type OptnegOffer } from './negotiation';
 export { MilterSession, type SessionState, type SessionOutput } from './session';
 export * as codes from './codes';

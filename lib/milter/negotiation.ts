@@ -53,6 +53,17 @@ export const JOURNAL_WANTS: NegotiationWants = Object.freeze({
   macroLists: JOURNAL_MACRO_LISTS,
 });
 
+/**
+ * While journaling is off there is nothing to read: the MTA is asked not to send headers or body
+ * at all, which spares it and us the bulk of a milter's cost (Postfix still sends the envelope and
+ * asks for the end-of-body reply). A connection keeps what it negotiated: after a reload that turns
+ * journaling on, the MTA's *next* milter connection brings content again.
+ */
+export const CONTENT_FREE_WANTS: NegotiationWants = Object.freeze({
+  protocol: JOURNAL_PROTOCOL_WANTS | C.SMFIP_NOHDRS | C.SMFIP_NOEOH | C.SMFIP_NOBODY,
+  macroLists: JOURNAL_MACRO_LISTS,
+});
+
 /** Every NR_* bit (NR_HDR included). */
 export const ALL_NO_REPLY_BITS =
   C.SMFIP_NR_CONN | C.SMFIP_NR_HELO | C.SMFIP_NR_MAIL | C.SMFIP_NR_RCPT | C.SMFIP_NR_DATA |
@@ -68,6 +79,8 @@ export interface Negotiated {
   macroLists: readonly MacroList[];
   /** Header values keep their leading whitespace (SMFIP_HDR_LEADSPC granted). */
   headerLeadingSpace: boolean;
+  /** The MTA agreed not to send headers or body (SMFIP_NOHDRS or SMFIP_NOBODY granted). */
+  withoutContent: boolean;
 }
 
 /** Answer an OPTNEG offer. Throws MilterProtocolError (MILTER_NEGOTIATION) for versions below 2. */
@@ -92,6 +105,7 @@ export function negotiate(offer: OptnegOffer, wants: NegotiationWants = JOURNAL_
     protocol,
     macroLists: symlists ? wants.macroLists : [],
     headerLeadingSpace: (protocol & C.SMFIP_HDR_LEADSPC) !== 0,
+    withoutContent: (protocol & (C.SMFIP_NOHDRS | C.SMFIP_NOBODY)) !== 0,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The milter socket server: inet, inet6 or unix socket (stale socket removed, mode/group set after
- * bind), one MilterSession per connection, one write per read, graceful close. Nothing a peer sends
+ * bind), one MilterSession per connection, one write per read, messages handed on after their
+ * end-of-body reply is written, graceful close. Nothing a peer sends
  * can throw out of here. Imports node:net/fs, util, message and milter modules only; must not
  * import policy, config, journal or forwarder.
  */
@@ -28,12 +29,20 @@ export interface MilterServerOptions {
   maxPacketBytes?: number;
   /** Body bytes kept per message; beyond it chunks are dropped and msg.oversized = true. Default: no cap. */
   maxMessageBytes?: number;
-  /** Sync, at end-of-body before the reply; throws are caught and logged. */
+  /**
+   * Sync, at end-of-body, called right *after* the reply is written: the MTA never waits for what
+   * we do with the message. Throws are caught and logged.
+   */
   onMessage: (msg: CapturedMessage) => void;
+  /** Seconds from the read that completed an end-of-body to its reply's write (the MTA's wait on us). */
+  onEobReplied?: (seconds: number) => void;
   /** Timer source for the close grace period (tests). Default: the system clock. */
   clock?: Clock;
-  /** What to ask of the MTA in OPTNEG (tests). Default: the journaling wants. */
-  wants?: NegotiationWants;
+  /**
+   * What to ask of the MTA in OPTNEG, asked anew for each connection (so a reload applies to the
+   * next one). Default: the journaling wants.
+   */
+  wants?: NegotiationWants | (() => NegotiationWants);
   /** Where group names are looked up (tests). Default /etc/group. */
   groupFile?: string;
 }
@@ -143,13 +152,15 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   });
 
   function serve(socket: net.Socket, id: string): void {
+    // Messages this read completed; handed on once their replies are written.
+    const ended: CapturedMessage[] = [];
     const session = new MilterSession({
       id,
       logger: log,
-      onMessage: options.onMessage,
+      onMessage: (msg) => ended.push(msg),
       maxPacketBytes: options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES,
       maxMessageBytes: options.maxMessageBytes,
-      wants: options.wants,
+      wants: typeof options.wants === 'function' ? options.wants() : options.wants,
       counters,
     });
     sockets.add(socket);
@@ -176,16 +187,22 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     }
     socket.on('data', (chunk: Buffer) => {
       if (ending) return;
+      const started = process.hrtime.bigint();
       let out;
       try {
         out = session.receive(chunk);
       } catch (err) {
+        ended.length = 0;
         log.error(`milter connection ${id}: internal error: ${describeError(err)}; closing this connection`);
         ending = true;
         socket.destroy();
         return;
       }
       if (out.reply !== undefined) socket.write(out.reply);
+      if (ended.length > 0) {
+        options.onEobReplied?.(Number(process.hrtime.bigint() - started) / 1e9);
+        for (const msg of ended.splice(0)) handOn(id, msg);
+      }
       if (out.close) {
         ending = true;
         socket.end(() => socket.destroy());
@@ -194,6 +211,16 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
         socket.once('drain', () => socket.resume());
       }
     });
+  }
+
+  function handOn(id: string, msg: CapturedMessage): void {
+    try {
+      options.onMessage(msg);
+    } catch (err) {
+      log.error(
+        `milter connection ${id}: end-of-message handler failed for ${msg.queueId || 'a message without queue id'}: ${describeError(err)}; the message goes on`,
+      );
+    }
   }
 
   try {

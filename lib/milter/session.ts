@@ -314,6 +314,7 @@ export class MilterSession {
       bodyBytes: tx.bodyBytes,
       oversized: tx.oversized,
     };
+    if (this.#negotiated?.withoutContent === true) msg.withoutContent = true;
     this.#counters.messages++;
     this.#clearMacros(C.SMFIM_ENVFROM);
     try {

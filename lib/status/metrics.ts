@@ -76,6 +76,7 @@ export class StatusMetrics {
   #scrapeQueue: QueueSnapshot | undefined;
   readonly #decisions: Counter<'policy' | 'outcome'>;
   readonly #eob: Histogram;
+  readonly #journal: Histogram;
 
   constructor(options: StatusMetricsOptions) {
     this.#queueSource = options.queue;
@@ -132,7 +133,13 @@ export class StatusMetrics {
     });
     this.#eob = new Histogram({
       name: 'tdc_eob_duration_seconds',
-      help: 'Time the milter spent handling end-of-body (decide, build, enqueue) before replying',
+      help: 'Time from the read that completed an end-of-body to our reply to the MTA',
+      buckets: [...EOB_BUCKETS],
+      registers,
+    });
+    this.#journal = new Histogram({
+      name: 'tdc_journal_duration_seconds',
+      help: 'Time spent per message after the end-of-body reply: decide, build and enqueue the copies',
       buckets: [...EOB_BUCKETS],
       registers,
     });
@@ -145,18 +152,19 @@ export class StatusMetrics {
     this.#decisions.inc({ policy: policy === '' ? NO_POLICY : policy, outcome }, count);
   }
 
-  /** How long one end-of-body took, in seconds. */
+  /** How long the MTA waited for one end-of-body reply, in seconds. */
   observeEob(seconds: number): void {
     if (Number.isFinite(seconds) && seconds >= 0) this.#eob.observe(seconds);
   }
 
-  /** Time `fn` (end-of-body handling) with the monotonic clock and observe it, even when it throws. */
-  timeEob<T>(fn: () => T): T {
+  /** Time `fn` (one message's journaling) with the monotonic clock and observe it, even when it throws. */
+  timeJournal<T>(fn: () => T): T {
     const start = process.hrtime.bigint();
     try {
       return fn();
     } finally {
-      this.observeEob(Number(process.hrtime.bigint() - start) / 1e9);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (Number.isFinite(seconds) && seconds >= 0) this.#journal.observe(seconds);
     }
   }
 

@@ -160,6 +160,42 @@ describe('journaling end to end through real Postfix', () => {
     expect(app.forwarder.counters().enqueued).toBe(enqueuedBefore);
     expect(intake.received.length).toBe(before);
   });
+
+  it('journaling off: Postfix is asked for no headers or body; after a reload only new SMTP sessions bring content', async () => {
+    const on = config(intake.port);
+    const off: Config = { ...on, tdc: { ...on.tdc, enabled: false } };
+    app.reload(off);
+    try {
+      const deliveredBefore = postfix.delivered().length;
+      const receivedBefore = intake.received.length;
+      const negotiatedBefore = logger.matching(/we use version/).length;
+      const early = await SmtpClient.connect(postfix.smtpPort);
+      await early.ehlo('mx.partner.test');
+      const a = await early.send({ from: 'alice@partner.test', to: ['bob@example.test'], data: message('while off', ['bob@example.test']) });
+      await until(() => logger.matching(new RegExp(`${a.queueId}: not journaled: journaling is disabled`)).length > 0, 5000, 'the off decision');
+      // Postfix granted NOBODY (0x10), NOHDRS (0x20) and NOEOH (0x40) on the connection it opened while off.
+      const terms = logger.matching(/we use version/).slice(negotiatedBefore);
+      expect(terms.length).toBeGreaterThan(0);
+      for (const t of terms) expect(Number.parseInt(/we use .*protocol 0x([0-9a-f]+)/.exec(t)![1]!, 16) & 0x70).toBe(0x70);
+
+      app.reload(on);
+      // The session opened while off keeps its terms: its next message has no content to journal.
+      const b = await early.send({ from: 'alice@partner.test', to: ['bob@example.test'], data: message('same session', ['bob@example.test']) });
+      await early.quit();
+      const late = await SmtpClient.connect(postfix.smtpPort);
+      await late.ehlo('mx.partner.test');
+      const c = await late.send({ from: 'alice@partner.test', to: ['bob@example.test'], data: message('new session', ['bob@example.test']) });
+      await late.quit();
+
+      await postfix.waitForDelivered(deliveredBefore + 3);
+      await until(() => intake.received.length > receivedBefore, 10_000, 'the copy of the new session');
+      expect(logger.matching(new RegExp(`${b.queueId}: not journaled: its milter connection began while journaling was off`))).toHaveLength(1);
+      expect(logger.matching(new RegExp(`${c.queueId}: journal copy ${c.queueId}\\.1 `))).toHaveLength(1);
+      expect(intake.received.slice(receivedBefore).map((m) => m.raw.toString('latin1')).join('')).toContain('Subject: new session');
+    } finally {
+      app.reload(on);
+    }
+  });
 });
 
 describe('originals flow at full speed when the intake is down or dead', () => {

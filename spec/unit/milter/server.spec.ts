@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startMilterServer, type MilterServer, type MilterServerOptions } from '../../../lib/milter/server';
 import { MilterListenError } from '../../../lib/milter/errors';
+import { CONTENT_FREE_WANTS, JOURNAL_WANTS, codes } from '../../../lib/milter';
 import { MemoryLogger } from '../../../lib/util/logger';
 import { ManualClock } from '../../../lib/util/clock';
 import { originalMessage, type CapturedMessage } from '../../../lib/message';
@@ -200,6 +201,48 @@ describe('milter server: Postfix-shaped session', () => {
     expect((await c.eob()).map((r) => r.char)).toEqual(['c']);
     expect(calls).toBe(1);
     expect(logger.matching(/^milter connection 1: end-of-message handler failed for a message without queue id: handler bug/)).toHaveLength(1);
+  });
+
+  it('writes the end-of-body reply before the handler runs: a slow handler is not the MTA\'s wait', async () => {
+    const order: string[] = [];
+    const replied: number[] = [];
+    const { server } = await start({
+      onEobReplied: (s) => { order.push('replied'); replied.push(s); },
+      onMessage: () => {
+        order.push('handler');
+        const until = Date.now() + 60;
+        while (Date.now() < until) { /* a 60 ms journal build */ }
+      },
+    });
+    const c = await client(server);
+    await c.negotiate();
+    void c.mail('<a@b>');
+    void c.rcpt('<c@d>');
+    void c.body('x\r\n');
+    expect((await c.eob()).map((r) => r.char)).toEqual(['c']);
+    expect(order).toEqual(['replied', 'handler']);
+    expect(replied[0]).toBeLessThan(0.05);
+  });
+
+  it('asks the wants function at each connection: content-free wants get a message without headers or body', async () => {
+    let wants = CONTENT_FREE_WANTS;
+    const { server, messages } = await start({ wants: () => wants });
+    const off = await client(server);
+    const n = await off.negotiate(POSTFIX_OFFER);
+    expect(n.protocol & (codes.SMFIP_NOHDRS | codes.SMFIP_NOBODY | codes.SMFIP_NOEOH)).toBe(codes.SMFIP_NOHDRS | codes.SMFIP_NOBODY | codes.SMFIP_NOEOH);
+    wants = JOURNAL_WANTS; // a reload turning journaling on: the open connection keeps its terms
+    void off.mail('<a@b>');
+    void off.rcpt('<c@d>');
+    expect((await off.eob()).map((r) => r.char)).toEqual(['c']);
+    const on = await client(server);
+    const n2 = await on.negotiate(POSTFIX_OFFER);
+    expect(n2.protocol & (codes.SMFIP_NOHDRS | codes.SMFIP_NOBODY)).toBe(0);
+    void on.mail('<e@f>');
+    void on.rcpt('<g@h>');
+    void on.header('Subject', ' s');
+    void on.body('x\r\n');
+    expect((await on.eob()).map((r) => r.char)).toEqual(['c']);
+    expect(messages.map((m) => [m.sender.address, m.withoutContent === true, m.headers.length])).toEqual([['a@b', true, 0], ['e@f', false, 1]]);
   });
 });
 

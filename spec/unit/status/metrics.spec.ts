@@ -124,10 +124,12 @@ describe('StatusMetrics', () => {
     expect(samples(text, 'tdc_eob_duration_seconds_count')).toEqual(['tdc_eob_duration_seconds_count 3']);
   });
 
-  it('timeEob observes even when the handler throws, and passes the result through', async () => {
-    expect(metrics.timeEob(() => 7)).toBe(7);
-    expect(() => metrics.timeEob(() => { throw new Error('boom'); })).toThrow('boom');
-    expect(samples(await metrics.metricsText(), 'tdc_eob_duration_seconds_count')).toEqual(['tdc_eob_duration_seconds_count 2']);
+  it('timeJournal observes even when the handler throws, and passes the result through', async () => {
+    expect(metrics.timeJournal(() => 7)).toBe(7);
+    expect(() => metrics.timeJournal(() => { throw new Error('boom'); })).toThrow('boom');
+    const text = await metrics.metricsText();
+    expect(samples(text, 'tdc_journal_duration_seconds_count')).toEqual(['tdc_journal_duration_seconds_count 2']);
+    expect(samples(text, 'tdc_eob_duration_seconds_count')).toEqual(['tdc_eob_duration_seconds_count 0']);
   });
 
   it('uses a private registry: two instances coexist and the global registry stays empty', async () => {

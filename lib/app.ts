@@ -209,23 +209,27 @@ export class TdcApp {
       if (plan.copies.length === 0) return;
       const messageId = findHeader(msg, 'Message-ID') ?? '';
       const date = new Date(this.#clock.now());
+      // Every copy holds the whole original: a lower bound of its size, to skip copies that cannot be queued.
+      const minBytes = msg.body.reduce((n, b) => n + b.length, 0);
       plan.copies.forEach((copy, i) => {
         const id = `${qid}.${i + 1}`;
-        const raw = buildJournal({
-          message: msg,
-          intakeAddress: copy.intakeAddress,
-          recipients: copy.recipients,
-          policies: copy.policies,
-          hostname: config.milter.hostname,
-          date,
-          copyId: id,
-          remoteIpHeader: config.tdc.remoteIpHeader,
-        });
-        this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw });
         for (const p of copy.policies) this.metrics.decision(p, 'journaled');
         this.tracker.noteCopy({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress });
         log.info(`${qid}: journal copy ${id} for ${copy.recipients.length} recipient(s) (policy ${copy.policies.join(', ')}) to ${copy.intakeAddress}`);
-        this.forwarder.offer({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress, raw });
+        this.forwarder.offerBuilt({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress }, minBytes, () => {
+          const raw = buildJournal({
+            message: msg,
+            intakeAddress: copy.intakeAddress,
+            recipients: copy.recipients,
+            policies: copy.policies,
+            hostname: config.milter.hostname,
+            date,
+            copyId: id,
+            remoteIpHeader: config.tdc.remoteIpHeader,
+          });
+          this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw });
+          return raw;
+        });
       });
     } catch (err) {
       this.metrics.decision(NO_POLICY, 'error');

@@ -12,7 +12,7 @@ import { classifyFailure, type Classification } from './classify';
 import { Fifo, type FifoNode } from './fifo';
 import {
   MAX_ATTEMPTS, QUEUE_NAME, dcidOf, domainOf, zeroCounters,
-  type CopyEvent, type CopyEventKind, type DeliverFn, type ForwarderCounters, type ForwarderOptions, type JournalCopy,
+  type CopyEvent, type CopyEventKind, type CopyIdentity, type DeliverFn, type ForwarderCounters, type ForwarderOptions, type JournalCopy,
 } from './types';
 
 export type QueueOptions = Pick<ForwarderOptions,
@@ -104,19 +104,32 @@ export class CopyQueue {
     this.#kick();
   }
 
+  /**
+   * Why a copy of at least `minBytes` would be refused right now, or undefined when it may fit.
+   * Lets the caller skip building a journal that could only be dropped (see `refuse`).
+   */
+  refusal(minBytes: number, what = `this copy ${minBytes} bytes`): string | undefined {
+    if (this.#closed || this.#drainPromise) return 'shutting down';
+    const count = this.#entries.size;
+    const queued = this.#total.queuedBytes;
+    if (count + 1 > this.#o.queueMaxMessages || queued + minBytes > this.#o.queueMaxBytes) {
+      return `queue full (${count}/${this.#o.queueMaxMessages} messages, ${queued}/${this.#o.queueMaxBytes} bytes, ${what})`;
+    }
+    return undefined;
+  }
+
+  /** Count and log a copy refused before it was built, exactly as `offer` would have. */
+  refuse(copy: CopyIdentity, reason: string): void {
+    this.#reject(copy, domainOf(copy.intakeAddress), reason);
+  }
+
   /** Instant: enqueue or drop. False = dropped (queue full, shutting down), logged and counted. */
   offer(copy: JournalCopy): boolean {
     const domain = domainOf(copy.intakeAddress);
     const bytes = copy.raw.length;
-    if (this.#closed || this.#drainPromise) {
-      this.#reject(copy, domain, 'shutting down');
-      return false;
-    }
-    const count = this.#entries.size;
-    const queued = this.#total.queuedBytes;
-    if (count + 1 > this.#o.queueMaxMessages || queued + bytes > this.#o.queueMaxBytes) {
-      this.#reject(copy, domain, `queue full (${count}/${this.#o.queueMaxMessages} messages, ` +
-        `${queued}/${this.#o.queueMaxBytes} bytes, this copy ${bytes} bytes)`);
+    const refused = this.refusal(bytes);
+    if (refused !== undefined) {
+      this.#reject(copy, domain, refused);
       return false;
     }
     const now = this.#deps.clock.now();
@@ -177,7 +190,7 @@ export class CopyQueue {
     }
   }
 
-  #reject(copy: JournalCopy, domain: string, reason: string): void {
+  #reject(copy: CopyIdentity, domain: string, reason: string): void {
     // Counted as offered to the queue and dropped at once, so that
     // enqueued = delivered + hardBounced + dropped + still queued holds exactly.
     this.#bump(domain, 'enqueued', 1);
@@ -328,7 +341,7 @@ export class CopyQueue {
     d[field] += delta;
   }
 
-  #emit(kind: CopyEventKind, copy: JournalCopy, dcid: number | undefined, detail: string): void {
+  #emit(kind: CopyEventKind, copy: CopyIdentity, dcid: number | undefined, detail: string): void {
     const onEvent = this.#deps.onEvent;
     if (!onEvent) return;
     const e: CopyEvent = { kind, copyId: copy.id, queueId: copy.queueId, at: this.#deps.clock.now(), detail };

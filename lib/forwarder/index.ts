@@ -6,7 +6,7 @@
 export { Forwarder, validateForwarderOptions, type ForwarderDeps } from './forwarder';
 export {
   QUEUE_NAME, MAX_ATTEMPTS,
-  type JournalCopy, type ForwarderOptions, type CopyEvent, type CopyEventKind, type ForwarderCounters,
+  type JournalCopy, type CopyIdentity, type ForwarderOptions, type CopyEvent, type CopyEventKind, type ForwarderCounters,
   type DeliverFn, type DeliveryResult, type AttemptContext,
 } from './types';
 export { classifyFailure, type Classification, type FailureClass } from './classify';

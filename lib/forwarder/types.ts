@@ -20,6 +20,9 @@ export interface JournalCopy {
   raw: Buffer;
 }
 
+/** A copy by name, before (or without) its bytes. */
+export type CopyIdentity = Omit<JournalCopy, 'raw'>;
+
 export interface ForwarderOptions {
   /** '[1.2.3.4]:25' | 'host:port' | 'host'; unset = MX of the intake address's domain. */
   relay?: string;

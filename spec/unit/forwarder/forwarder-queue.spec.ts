@@ -83,6 +83,26 @@ describe('offer and the bounds', () => {
     expect(fwd.counters()).toMatchObject({ queuedBytes: 1000, dropped: 1, activeRecipients: 2 });
   });
 
+  it('offerBuilt builds only a copy that can be queued; one that cannot is dropped and counted unbuilt', () => {
+    const { fwd, logger, events } = setup({ queueMaxBytes: 1000 });
+    const builds: string[] = [];
+    const build = (c: JournalCopy) => () => { builds.push(c.id); return c.raw; };
+    const a = copy(600);
+    expect(fwd.offerBuilt(a, 500, build(a))).toBe(true);
+    const b = copy(450);
+    expect(fwd.offerBuilt(b, 401, build(b))).toBe(false); // not even its lower bound fits
+    // The lower bound fits but the built copy does not: built, then refused like any offer.
+    const c = copy(401);
+    expect(fwd.offerBuilt(c, 300, build(c))).toBe(false);
+    expect(builds).toEqual([a.id, c.id]);
+    expect(logger.matching(/dropped from/)).toEqual([
+      `MID ${b.id} dropped from the.tdc.queue: queue full (1/100 messages, 600/1000 bytes, this copy at least 401 bytes, not built)`,
+      `MID ${c.id} dropped from the.tdc.queue: queue full (1/100 messages, 600/1000 bytes, this copy 401 bytes)`,
+    ]);
+    expect(events.map((e) => [e.copyId, e.kind])).toEqual([[a.id, 'enqueued'], [b.id, 'dropped'], [c.id, 'dropped']]);
+    expect(fwd.counters()).toMatchObject({ enqueued: 3, dropped: 2, activeRecipients: 1, queuedBytes: 600 });
+  });
+
   it('frees room when copies leave', async () => {
     const { fwd, calls } = setup({ queueMaxMessages: 1 });
     expect(fwd.offer(copy())).toBe(true);

@@ -53,6 +53,8 @@ export interface RunResult {
   eobP50Ms?: number;
   eobP99Ms?: number;
   eobCount?: number;
+  /** Our work per message after the reply (decide, build, enqueue), p99. */
+  journalP99Ms?: number;
   peakRssMiB?: number;
   copyLagP50Ms?: number;
   copyLagP99Ms?: number;
@@ -155,7 +157,9 @@ export async function runScenario(
     const logOffset = milter !== undefined && 'logFile' in milter && milter.logFile ? fs.statSync(milter.logFile).size : 0;
     const maillogOffset = pf.maillog().length;
     const statusUrl = milter !== undefined && 'statusUrl' in milter ? milter.statusUrl : undefined;
-    const histBefore = statusUrl !== undefined ? parseHistogram(await metricsText(statusUrl), 'tdc_eob_duration_seconds') : undefined;
+    const textBefore = statusUrl !== undefined ? await metricsText(statusUrl) : undefined;
+    const histBefore = textBefore !== undefined ? parseHistogram(textBefore, 'tdc_eob_duration_seconds') : undefined;
+    const journalBefore = textBefore !== undefined ? parseHistogram(textBefore, 'tdc_journal_duration_seconds') : undefined;
     const pfBefore = postfixCpu(pf.masterPid, pf.pids());
     const milterBefore = milter !== undefined ? cpuSeconds(milter.pid) : 0;
     const milterSysBefore = milter !== undefined ? readProcStat(milter.pid)?.stime ?? 0 : 0;
@@ -199,8 +203,11 @@ export async function runScenario(
     const wantSent = messages * (scenario === 'e' ? 2 : 1);
     if (sentLines < wantSent) problems.push(`maillog: ${sentLines} status=sent, expected ${wantSent}`);
 
-    if (statusUrl !== undefined && histBefore !== undefined) {
-      const h = histogramDelta(histBefore, parseHistogram(await metricsText(statusUrl), 'tdc_eob_duration_seconds'));
+    if (statusUrl !== undefined && histBefore !== undefined && journalBefore !== undefined) {
+      const textAfter = await metricsText(statusUrl);
+      const h = histogramDelta(histBefore, parseHistogram(textAfter, 'tdc_eob_duration_seconds'));
+      const j = histogramDelta(journalBefore, parseHistogram(textAfter, 'tdc_journal_duration_seconds'));
+      result.journalP99Ms = histogramQuantile(j, 0.99) * 1000;
       result.eobCount = h.count;
       result.eobP50Ms = histogramQuantile(h, 0.5) * 1000;
       result.eobP99Ms = histogramQuantile(h, 0.99) * 1000;

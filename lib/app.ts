@@ -4,7 +4,7 @@
  * the milter's reply always lets the original message go on.
  */
 import type { Config } from './config';
-import { buildJournal } from './journal';
+import { buildJournalParts } from './journal';
 import { planJournal } from './policy';
 import { Forwarder, type ForwarderOptions, type CopyEvent } from './forwarder';
 import { CONTENT_FREE_WANTS, JOURNAL_WANTS, startMilterServer, type MilterServer } from './milter';
@@ -217,7 +217,7 @@ export class TdcApp {
         this.tracker.noteCopy({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress });
         log.info(`${qid}: journal copy ${id} for ${copy.recipients.length} recipient(s) (policy ${copy.policies.join(', ')}) to ${copy.intakeAddress}`);
         this.forwarder.offerBuilt({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress }, minBytes, () => {
-          const raw = buildJournal({
+          const raw = buildJournalParts({
             message: msg,
             intakeAddress: copy.intakeAddress,
             recipients: copy.recipients,
@@ -227,7 +227,7 @@ export class TdcApp {
             copyId: id,
             remoteIpHeader: config.tdc.remoteIpHeader,
           });
-          this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw });
+          this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw: Buffer.concat(raw) });
           return raw;
         });
       });

@@ -11,7 +11,7 @@ import { describeError } from '../util/errors';
 import { classifyFailure, type Classification } from './classify';
 import { Fifo, type FifoNode } from './fifo';
 import {
-  MAX_ATTEMPTS, QUEUE_NAME, dcidOf, domainOf, zeroCounters,
+  MAX_ATTEMPTS, QUEUE_NAME, dcidOf, domainOf, journalBytes, zeroCounters,
   type CopyEvent, type CopyEventKind, type CopyIdentity, type DeliverFn, type ForwarderCounters, type ForwarderOptions, type JournalCopy,
 } from './types';
 
@@ -126,7 +126,7 @@ export class CopyQueue {
   /** Instant: enqueue or drop. False = dropped (queue full, shutting down), logged and counted. */
   offer(copy: JournalCopy): boolean {
     const domain = domainOf(copy.intakeAddress);
-    const bytes = copy.raw.length;
+    const bytes = journalBytes(copy.raw);
     const refused = this.refusal(bytes);
     if (refused !== undefined) {
       this.#reject(copy, domain, refused);

@@ -74,7 +74,7 @@ export class Forwarder {
    * of its size) fits, it is dropped, logged and counted exactly like a refused `offer`, and
    * `build` never runs. Saves building, then discarding, megabytes while the intake is stalled.
    */
-  offerBuilt(copy: CopyIdentity, minBytes: number, build: () => Buffer): boolean {
+  offerBuilt(copy: CopyIdentity, minBytes: number, build: () => JournalCopy['raw']): boolean {
     const refused = this.#queue.refusal(minBytes, `this copy at least ${minBytes} bytes, not built`);
     if (refused !== undefined) {
       this.#queue.refuse(copy, refused);

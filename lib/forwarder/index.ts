@@ -5,7 +5,7 @@
  */
 export { Forwarder, validateForwarderOptions, type ForwarderDeps } from './forwarder';
 export {
-  QUEUE_NAME, MAX_ATTEMPTS,
+  QUEUE_NAME, MAX_ATTEMPTS, journalBytes,
   type JournalCopy, type CopyIdentity, type ForwarderOptions, type CopyEvent, type CopyEventKind, type ForwarderCounters,
   type DeliverFn, type DeliveryResult, type AttemptContext,
 } from './types';

@@ -7,6 +7,7 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { Clock } from '../util/clock';
@@ -222,7 +223,8 @@ export class SmtpDelivery {
     t.inFlight += 1;
     try {
       const info = await t.mailer.sendMail({
-        raw: copy.raw,
+        // Pieces go as a stream of themselves: never joined into one fresh buffer.
+        raw: Buffer.isBuffer(copy.raw) ? copy.raw : Readable.from(copy.raw, { objectMode: false }),
         envelope: { from: '', to: [copy.intakeAddress] },
         messageId: token,
         signal: AbortSignal.any([ctx.signal, guard.signal]),

@@ -17,7 +17,16 @@ export interface JournalCopy {
   /** The original message's Message-ID header value, or ''. */
   messageId: string;
   intakeAddress: string;
-  raw: Buffer;
+  /** The journal message: one buffer, or pieces laid end to end (sent without joining them). */
+  raw: Buffer | readonly Buffer[];
+}
+
+/** Size in bytes of a copy's message. */
+export function journalBytes(raw: JournalCopy['raw']): number {
+  if (Buffer.isBuffer(raw)) return raw.length;
+  let n = 0;
+  for (const b of raw) n += b.length;
+  return n;
 }
 
 /** A copy by name, before (or without) its bytes. */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { isAscii } from 'node:buffer';
 import * as net from 'node:net';
-import { getMacro, originalMessage, type CapturedMessage } from '../message';
+import { getMacro, headerBlock, type CapturedMessage } from '../message';
 import { TdcError } from '../util/errors';
 import { headerField, reportLine, singleLine, token } from './sanitize';
 
@@ -58,17 +58,35 @@ export function clientIpText(msg: CapturedMessage): string | undefined {
   return undefined;
 }
 
-/** A boundary found nowhere in `parts`: `tdc-COPYID`, else hashed variants nobody can plant in advance. */
-export function chooseBoundary(copyId: string, parts: Buffer[]): string {
-  const occurs = (b: string) => parts.some((p) => p.indexOf(b, 0, 'latin1') >= 0);
+/**
+ * Whether `needle` occurs in the bytes of `parts` laid end to end, straddles included, without
+ * joining them (the parts of a journal are megabytes).
+ */
+export function occursIn(parts: readonly Buffer[], needle: string): boolean {
+  const n = Buffer.from(needle, 'latin1');
+  const keep = n.length - 1;
+  let tail: Buffer = Buffer.alloc(0); // the last `keep` bytes seen so far
+  for (const p of parts) {
+    if (p.indexOf(n) >= 0) return true;
+    if (keep > 0 && tail.length > 0) {
+      const seam = Buffer.concat([tail, p.subarray(0, keep)]);
+      if (seam.indexOf(n) >= 0) return true;
+    }
+    if (keep > 0) tail = p.length >= keep ? p.subarray(p.length - keep) : Buffer.concat([tail, p]).subarray(-keep);
+  }
+  return false;
+}
+
+/** A boundary found nowhere in `parts` (laid end to end): `tdc-COPYID`, else hashed variants nobody can plant in advance. */
+export function chooseBoundary(copyId: string, parts: readonly Buffer[]): string {
   const base = `tdc-${token(copyId, 40)}`;
-  if (!occurs(base)) return base;
+  if (!occursIn(parts, base)) return base;
   const digest = createHash('sha256');
   for (const p of parts) digest.update(p);
   const d = digest.digest('hex');
   for (let k = 1; ; k++) {
     const b = `${base}-${createHash('sha256').update(`${k}:${d}`).digest('hex').slice(0, 16)}`;
-    if (!occurs(b)) return b;
+    if (!occursIn(parts, b)) return b;
   }
 }
 
@@ -82,6 +100,15 @@ function checkInput(input: JournalInput): void {
 
 /** The whole journal message, CRLF line ends. Throws TdcError only for invalid settings (never for message content). */
 export function buildJournal(input: JournalInput): Buffer {
+  return Buffer.concat(buildJournalParts(input));
+}
+
+/**
+ * The journal message as pieces laid end to end: our head, the original's header block and its
+ * body chunks *as received* (not copied: a copy of a megabyte into fresh memory cost more than
+ * everything else we do with it), our tail. Same bytes as buildJournal.
+ */
+export function buildJournalParts(input: JournalInput): Buffer[] {
   checkInput(input);
   const msg = input.message;
   const host = input.hostname;
@@ -92,8 +119,10 @@ export function buildJournal(input: JournalInput): Buffer {
   const policies = input.policies.map((p) => token(p)).join(',');
 
   const ip = clientIpText(msg);
-  const original = originalMessage(msg);
-  const inner = Buffer.concat([ip === undefined ? Buffer.alloc(0) : Buffer.from(`${input.remoteIpHeader}: ${ip}\r\n`, 'latin1'), original]);
+  // The attached original as pieces: sender-IP line, header block, body chunks.
+  const inner: Buffer[] = [];
+  if (ip !== undefined) inner.push(Buffer.from(`${input.remoteIpHeader}: ${ip}\r\n`, 'latin1'));
+  inner.push(headerBlock(msg), ...msg.body.filter((b) => b.length > 0));
 
   const report = [
     reportLine('Sender', sender === '' ? '<>' : sender),
@@ -113,8 +142,9 @@ export function buildJournal(input: JournalInput): Buffer {
     `${JOURNAL_HEADER}: ${host}; queue-id=${token(msg.queueId) || 'NOQUEUE'}; copy-id=${copyId}; policy=${policies}`,
   ].join('\r\n');
 
-  const boundary = chooseBoundary(copyId, [inner, Buffer.from(`${headers}\r\n${report}`, 'latin1')]);
-  const eightBit = !isAscii(inner) || !isAscii(Buffer.from(`${headers}${report}`, 'latin1'));
+  const innerAscii = inner.every((b) => isAscii(b));
+  const boundary = chooseBoundary(copyId, [...inner, Buffer.from(`${headers}\r\n${report}`, 'latin1')]);
+  const eightBit = !innerAscii || !isAscii(Buffer.from(`${headers}${report}`, 'latin1'));
   const head =
     `${headers}\r\nContent-Type: multipart/mixed; boundary="${boundary}"\r\n` +
     // RFC 2045 6.4: a multipart holding 8-bit data is labelled 8bit (absent = 7bit).
@@ -122,7 +152,7 @@ export function buildJournal(input: JournalInput): Buffer {
     `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n` +
     `${report}\r\n` +
     `--${boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n` +
-    `Content-Transfer-Encoding: ${isAscii(inner) ? '7bit' : '8bit'}\r\n\r\n`;
+    `Content-Transfer-Encoding: ${innerAscii ? '7bit' : '8bit'}\r\n\r\n`;
   // The CRLF before the closing delimiter belongs to the delimiter, so the attached original keeps its last byte.
-  return Buffer.concat([Buffer.from(head, 'latin1'), inner, Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1')]);
+  return [Buffer.from(head, 'latin1'), ...inner, Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1')];
 }

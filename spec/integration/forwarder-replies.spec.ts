@@ -37,6 +37,24 @@ const finalKind = (events: CopyEvent[]): string | undefined =>
   events.find((e) => e.kind === 'delivered' || e.kind === 'hard_bounce' || e.kind === 'dropped')?.kind;
 
 describe('forwarder against a scripted intake', () => {
+  it('sends a copy given as pieces without joining them: the same bytes arrive, dots stuffed across the seams', async () => {
+    const i = await intake({});
+    const { fwd } = forwarder(i.port);
+    const whole = Buffer.from('From: j@gw.example.test\r\nSubject: pieces\r\n\r\n.leading dot\r\n.\r\nmid\r\n..two\r\nend\r\n', 'latin1');
+    // Cut right inside CRLF and before the dots, so the stuffing must look across pieces.
+    const cuts = [whole.indexOf('\n.leading'), whole.indexOf('.\r\nmid'), whole.indexOf('\nmid') , whole.indexOf('..two') + 1];
+    const pieces: Buffer[] = [];
+    let prev = 0;
+    for (const c of cuts) { pieces.push(whole.subarray(prev, c)); prev = c; }
+    pieces.push(whole.subarray(prev));
+    const c = { ...testCopy('journal@intake.test'), raw: pieces };
+    expect(fwd.offer(c)).toBe(true);
+    await settled(fwd);
+    expect(i.received).toHaveLength(1);
+    expect(i.received[0]!.raw.toString('latin1')).toBe(whole.toString('latin1'));
+    expect(fwd.counters()).toMatchObject({ delivered: 1, queuedBytes: 0 });
+  });
+
   it('delivers over TLS with the null sender, logs the whole life of the copy', async () => {
     const i = await intake({});
     const { fwd, logger, events } = forwarder(i.port);

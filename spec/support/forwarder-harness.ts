@@ -8,7 +8,7 @@ import { TEST_CA } from './scripted-intake';
 let seq = 0;
 
 /** A small CRLF message standing in for a journal copy. */
-export function testCopy(intakeAddress = 'journal@intake.test', bodyBytes = 200): JournalCopy {
+export function testCopy(intakeAddress = 'journal@intake.test', bodyBytes = 200): JournalCopy & { raw: Buffer } {
   seq += 1;
   const id = `ITEST${process.pid}x${seq}`;
   const raw = Buffer.from(

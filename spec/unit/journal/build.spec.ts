@@ -2,8 +2,9 @@
  * buildJournal beyond the golden files: a 5 MB body, 8-bit detection, determinism, boundary choice,
  * the sender-IP header sources, input validation, and the one-line/line-length helpers.
  */
+import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
-import { buildJournal, chooseBoundary, clientIpText, rfc5322Date, singleLine, type JournalInput } from '../../../lib/journal';
+import { buildJournal, chooseBoundary, occursIn, clientIpText, rfc5322Date, singleLine, type JournalInput } from '../../../lib/journal';
 import { cutBytes, headerField, reportLine } from '../../../lib/journal/sanitize';
 import { originalMessage, type ClientInfo } from '../../../lib/message';
 import { TdcError } from '../../../lib/util/errors';
@@ -66,6 +67,17 @@ describe('determinism and boundaries', () => {
     expect(planted.includes(b)).toBe(false);
     expect(chooseBoundary('Q1.1', [planted])).toBe(b);
     expect(chooseBoundary('Q1.1', [Buffer.from('clean')])).toBe('tdc-Q1.1');
+  });
+
+  it('sees a boundary that straddles body chunks, even across chunks shorter than it', () => {
+    const chunks = ['x\r\n--td', 'c', '-Q1', '.1\r\n'].map((t) => Buffer.from(t, 'latin1'));
+    expect(occursIn(chunks, 'tdc-Q1.1')).toBe(true);
+    expect(chooseBoundary('Q1.1', chunks)).not.toBe('tdc-Q1.1');
+    fc.assert(fc.property(
+      fc.array(fc.uint8Array({ maxLength: 6 }).map((a) => Buffer.from(a.map((v) => 0x61 + (v % 3)))), { maxLength: 8 }),
+      fc.stringMatching(/^[abc]{1,5}$/),
+      (parts, needle) => occursIn(parts, needle) === Buffer.concat(parts).includes(needle, 0, 'latin1'),
+    ), { numRuns: 1000 });
   });
 
   it('keeps copy ids and queue ids to safe characters', () => {

@@ -132,7 +132,7 @@ export class MilterSession {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#wants = options.wants ?? JOURNAL_WANTS;
     this.#counters = options.counters ?? { messages: 0, protocolErrors: 0 };
-    this.#decoder = new FrameDecoder(options.maxPacketBytes);
+    this.#decoder = new FrameDecoder(options.maxPacketBytes, { streamBody: true });
   }
 
   get state(): SessionState {
@@ -199,6 +199,13 @@ export class MilterSession {
   }
 
   #handle(frame: Frame, replies: Buffer[]): void {
+    if (frame.partial === true) {
+      // A piece of a body frame the next read continues: body bytes now, the command (and any reply) with its last piece.
+      if (TRANSITIONS[this.#state].body === undefined) throw new MilterProtocolError('MILTER_SEQUENCE', illegal(this.#state, 'body', frame.code));
+      this.#state = 'body';
+      this.#bodyChunk(frame.payload);
+      return;
+    }
     const cmd = decodeCommand(frame);
     const next = TRANSITIONS[this.#state][cmd.kind];
     if (next === undefined) throw new MilterProtocolError('MILTER_SEQUENCE', illegal(this.#state, cmd.kind, frame.code));

@@ -6,8 +6,8 @@ function show(frames: Frame[]): Array<[string, string]> {
   return frames.map((f) => [String.fromCharCode(f.code), f.payload.toString('hex')]);
 }
 
-function decodeInPieces(stream: Buffer, cuts: number[], max?: number): Frame[] {
-  const d = new FrameDecoder(max);
+function decodeInPieces(stream: Buffer, cuts: number[], max?: number, streamBody = false): Frame[] {
+  const d = new FrameDecoder(max, { streamBody });
   const out: Frame[] = [];
   let prev = 0;
   for (const c of [...cuts, stream.length]) {
@@ -57,6 +57,47 @@ describe('FrameDecoder', () => {
         expect(show(decodeInPieces(STREAM, [...cuts].sort((a, b) => a - b)))).toEqual(EXPECTED);
       }),
     );
+  });
+
+  it('streamBody: a body frame spanning reads comes out as views, piece by piece; other frames as before (property)', () => {
+    // Merge each run of partial body pieces with the piece that ends it: the frames of the plain decoder.
+    const merged = (frames: Frame[]): Array<[string, string]> => {
+      const out: Array<[string, string]> = [];
+      let carry: Buffer[] = [];
+      for (const f of frames) {
+        if (f.partial === true) {
+          expect(String.fromCharCode(f.code)).toBe('B');
+          carry.push(f.payload);
+          continue;
+        }
+        out.push([String.fromCharCode(f.code), Buffer.concat([...carry, f.payload]).toString('hex')]);
+        carry = [];
+      }
+      expect(carry).toEqual([]);
+      return out;
+    };
+    const big = Buffer.alloc(300);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
+    const stream = Buffer.concat([STREAM, pkt('B', big), pkt('H', 'x'.repeat(200) + '\0'), pkt('B', big.subarray(0, 1))]);
+    const expected = show(decodeInPieces(stream, []));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 12 }), (cuts) => {
+        expect(merged(decodeInPieces(stream, [...cuts].sort((a, b) => a - b), undefined, true))).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
+    // The pieces are views of the reads, and the decoder counts what it is in the middle of.
+    const frame = pkt('B', big);
+    const d = new FrameDecoder(undefined, { streamBody: true });
+    const first = Buffer.from(frame.subarray(0, 100));
+    const [a] = d.push(first);
+    expect(a!.partial).toBe(true);
+    expect(a!.payload.buffer).toBe(first.buffer);
+    expect(d.pendingBytes).toBe(100);
+    const [b] = d.push(frame.subarray(100));
+    expect(b!.partial).toBeUndefined();
+    expect(Buffer.concat([a!.payload, b!.payload]).equals(big)).toBe(true);
+    expect(d.pendingBytes).toBe(0);
   });
 
   it('returns views into the read for frames inside one read (no copy)', () => {

@@ -189,7 +189,8 @@ describe('milter server: Postfix-shaped session', () => {
       maxMessageBytes: 100_000,
       onMessage: (m) => {
         calls++;
-        expect([m.body.length, m.bodyBytes, m.oversized]).toEqual([1, 3 * 65535, true]);
+        // Body frames may arrive in pieces: what is kept is a prefix within the cap.
+        expect([Buffer.concat(m.body).length <= 100_000, m.bodyBytes, m.oversized]).toEqual([true, 3 * 65535, true]);
         throw new Error('handler bug');
       },
     });

@@ -350,9 +350,17 @@ describe('MilterSession: protocol errors close only this session, with one log l
     const counters = { messages: 0, protocolErrors: 0 };
     const logger = new MemoryLogger();
     const s = new MilterSession({ id: 'x', logger, onMessage: () => {}, counters });
-    s.receive(Buffer.concat([...start(), packet('B', Buffer.alloc(100)).subarray(0, 50)]));
+    s.receive(Buffer.concat([...start(), argvPacket('M', ['<a@b>']), packet('B', Buffer.alloc(100)).subarray(0, 50)]));
     s.end('EOF from the MTA');
     expect(logger.matching(/^milter connection x: EOF from the MTA inside a packet \(50 bytes of an incomplete packet\)/)).toHaveLength(1);
     expect(counters.protocolErrors).toBe(1);
+  });
+
+  it('a body frame split across reads where no body may come is refused at its first piece', () => {
+    const logger = new MemoryLogger();
+    const s = new MilterSession({ id: 'x', logger, onMessage: () => {} });
+    const out = s.receive(Buffer.concat([...start(), packet('B', Buffer.alloc(100)).subarray(0, 50)]));
+    expect(out.close).toBe(true);
+    expect(logger.matching(/^milter connection x: protocol error \(MILTER_SEQUENCE\) in state idle: SMFIC_BODY outside a transaction/)).toHaveLength(1);
   });
 });

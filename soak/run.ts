@@ -6,6 +6,7 @@
  * Exits 1 when the identity fails, an original is lost, or RSS grew by more than SOAK_MAX_RSS_GROWTH_MIB.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { fetchStatus } from '../lib/status';
 import { spawn } from 'node:child_process';
@@ -52,6 +53,24 @@ function writeConfig(text: string): string {
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** GET a URL's body as text (the status endpoint's /metrics). */
+function getText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+/** An unlabelled sample's value from Prometheus text; NaN when absent. */
+function metricValueOf(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? NaN : Number(line.slice(name.length + 1));
 }
 
 function median(xs: number[]): number {
@@ -103,10 +122,23 @@ tdc = global
   let sent = 0;
   let recipients = 0;
   let failures = 0;
-  const rss: { t: number; mib: number }[] = [];
+  const rss: { t: number; mib: number; tracked: number; capacity: number; heapMiB: number }[] = [];
   console.log(`soak: ${MINUTES} min, ${WORKERS} workers, intake flapping every ${FLAP_MS / 1000} s; daemon pid ${pid}`);
 
-  const sampler = setInterval(() => rss.push({ t: Date.now() - started, mib: rssMiB(pid) }), 5000);
+  // RSS, with what the status endpoint says: copies held for `track` (a bounded table that fills
+  // first) and the V8 heap in use, so growth can be told apart from a table filling up.
+  const sample = async (): Promise<void> => {
+    const t = Date.now() - started;
+    const mib = rssMiB(pid);
+    try {
+      const st = await fetchStatus(statusListen);
+      const heapMiB = metricValueOf(await getText(`http://${statusListen}/metrics`), 'nodejs_heap_size_used_bytes') / 2 ** 20;
+      rss.push({ t, mib, tracked: st.tracking.copies, capacity: st.tracking.capacity, heapMiB });
+    } catch {
+      rss.push({ t, mib, tracked: NaN, capacity: NaN, heapMiB: NaN });
+    }
+  };
+  const sampler = setInterval(() => void sample(), 5000);
   const flapper = (async () => {
     while (Date.now() + FLAP_MS / 2 < end) {
       await sleep(FLAP_MS / 2);
@@ -158,7 +190,7 @@ tdc = global
     status = await fetchStatus(statusListen);
   }
   clearInterval(sampler);
-  rss.push({ t: Date.now() - started, mib: rssMiB(pid) });
+  await sample();
 
   const q = status.queue;
   const count = (re: RegExp) => daemon.lines.filter((l) => re.test(l)).length;
@@ -166,10 +198,14 @@ tdc = global
   const logDelivered = count(/TDC: Message done /);
   const logHard = count(/TDC: Hard bounce /);
   const logDropped = count(/TDC: MID \S+ dropped from the\.tdc\.queue/);
-  const warm = rss.filter((s) => s.t >= 60_000);
+  // Steady state: after the first minute and once the tracking table is full (it holds the last
+  // `capacity` copies by design; filling it is growth by design, not a leak).
+  const fullAt = rss.find((s) => s.t >= 60_000 && s.tracked >= s.capacity)?.t;
+  const warm = rss.filter((s) => s.t >= (fullAt ?? 60_000));
   const head = warm.slice(0, Math.max(1, Math.floor(warm.length / 10)));
   const tail = warm.slice(-Math.max(1, Math.floor(warm.length / 10)));
   const growth = median(tail.map((s) => s.mib)) - median(head.map((s) => s.mib));
+  const heapOf = (xs: typeof rss) => median(xs.map((s) => s.heapMiB).filter((v) => Number.isFinite(v)));
   const rejected = count(/TDC: MID \S+ dropped from the\.tdc\.queue: (queue full|shutting down)/);
   // Copies refused at a full queue count as enqueued and dropped (the forwarder's counters).
   const identityCounters = offered === q.delivered + q.hardBounced + q.dropped + q.activeRecipients && q.enqueued === offered;
@@ -181,8 +217,10 @@ tdc = global
   console.log(`copies offered ${offered} (refused at the queue ${rejected}); counters: enqueued ${q.enqueued}, delivered ${q.delivered}, soft bounced ${q.softBounced}, hard bounced ${q.hardBounced}, dropped ${q.dropped}, still queued ${q.activeRecipients}`);
   console.log(`log lines: delivered ${logDelivered}, hard bounced ${logHard}, dropped ${logDropped}`);
   console.log(`identity offered = delivered + hard + dropped + queued: counters ${identityCounters ? 'holds' : 'FAILS'}, log lines ${identityLogs ? 'holds' : 'FAILS'}`);
-  console.log(`daemon RSS MiB: first ${rss[0]?.mib.toFixed(1)}, after warm-up median ${median(head.map((s) => s.mib)).toFixed(1)}, ` +
-    `end median ${median(tail.map((s) => s.mib)).toFixed(1)}, max ${Math.max(...rss.map((s) => s.mib)).toFixed(1)}; growth ${growth.toFixed(1)} MiB (limit ${MAX_RSS_GROWTH_MIB})`);
+  console.log(`tracking table ${fullAt === undefined ? `never full (${rss[rss.length - 1]?.tracked} copies)` : `full (${rss[0]?.capacity} copies) from ${(fullAt / 1000).toFixed(0)} s`}; steady state measured from ${((fullAt ?? 60_000) / 1000).toFixed(0)} s`);
+  console.log(`daemon RSS MiB: first ${rss[0]?.mib.toFixed(1)}, steady start median ${median(head.map((s) => s.mib)).toFixed(1)}, ` +
+    `end median ${median(tail.map((s) => s.mib)).toFixed(1)}, max ${Math.max(...rss.map((s) => s.mib)).toFixed(1)}; growth ${growth.toFixed(1)} MiB (limit ${MAX_RSS_GROWTH_MIB}); ` +
+    `V8 heap used ${heapOf(head).toFixed(1)} -> ${heapOf(tail).toFixed(1)} MiB`);
 
   await postfix.stop();
   daemon.signal('SIGTERM');

@@ -4,6 +4,7 @@
  * daemon's end-of-body latency and peak RSS, copies delivered and their lag. Imports nothing from lib/.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts } from '../spec/support/mta-sandbox';
 import {
@@ -59,6 +60,17 @@ export interface RunResult {
   copyLagP50Ms?: number;
   copyLagP99Ms?: number;
   copyLagMaxMs?: number;
+}
+
+/**
+ * (d) gets room for every copy of a run, as Postfix's disk queue has in (e): the comparison is of
+ * sending every copy, not of dropping some while ingest outruns the intake. Experiments' own
+ * `--tdc queue_max_…` lines win.
+ */
+function roomForEveryCopy(scenario: ScenarioName, tdcOptions: string[]): string[] {
+  if (scenario !== 'd') return [];
+  const has = (key: string): boolean => tdcOptions.some((l) => l.startsWith(key));
+  return [...(has('queue_max_bytes') ? [] : ['queue_max_bytes = 2GiB']), ...(has('queue_max_messages') ? [] : ['queue_max_messages = 100000'])];
 }
 
 const usesDaemon = (s: ScenarioName): boolean => s === 'c' || s === 'd';
@@ -135,7 +147,7 @@ export async function runScenario(
     if (usesDaemon(scenario)) {
       milter = await startDaemon({
         dir, milterPort: milterPort!, statusPort: statusPort!, journaling: scenario === 'd', intakePort: intake?.port,
-        extraTdc: ctx.tdcOptions,
+        extraTdc: [...roomForEveryCopy(scenario, ctx.tdcOptions ?? []), ...(ctx.tdcOptions ?? [])],
         extraMilter: ctx.milterOptions,
         nodeFlags: [...(ctx.daemonNodeFlags ?? []), ...(ctx.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`] : [])],
       });
@@ -232,6 +244,12 @@ export async function runScenario(
       result.copyLagMaxMs = quantile(lags, 1);
     }
     result.ok = problems.length === 0;
+    if (!result.ok && milter?.logFile !== undefined && fs.existsSync(milter.logFile)) {
+      // Keep the daemon's log of a run with problems (the run's directory goes away).
+      const kept = path.join(os.tmpdir(), `tdc-bench-problem-${scenario}-${bytes}-${Date.now()}.log`);
+      fs.copyFileSync(milter.logFile, kept);
+      problems.push(`daemon log kept at ${kept}`);
+    }
     return result;
   } finally {
     await pf?.stop().catch(() => undefined);

@@ -34,7 +34,7 @@ export interface MilterServerOptions {
    * we do with the message. Throws are caught and logged.
    */
   onMessage: (msg: CapturedMessage) => void;
-  /** Seconds from the read that completed an end-of-body to its reply's write (the MTA's wait on us). */
+  /** Seconds from the read that completed an end-of-body to the write of its reply (the MTA's wait on us). */
   onEobReplied?: (seconds: number) => void;
   /** Timer source for the close grace period (tests). Default: the system clock. */
   clock?: Clock;
@@ -198,11 +198,11 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
         socket.destroy();
         return;
       }
+      // Stamped before the write: once the reply is in the kernel the MTA has it, and on a busy
+      // machine the write itself may hand the CPU to the MTA before it returns to us.
+      if (ended.length > 0) options.onEobReplied?.(Number(process.hrtime.bigint() - started) / 1e9);
       if (out.reply !== undefined) socket.write(out.reply);
-      if (ended.length > 0) {
-        options.onEobReplied?.(Number(process.hrtime.bigint() - started) / 1e9);
-        for (const msg of ended.splice(0)) handOn(id, msg);
-      }
+      if (ended.length > 0) for (const msg of ended.splice(0)) handOn(id, msg);
       if (out.close) {
         ending = true;
         socket.end(() => socket.destroy());

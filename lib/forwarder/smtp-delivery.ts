@@ -129,7 +129,7 @@ export class SmtpDelivery {
       throw new TdcError('ECONFIG', `bad intake address ${JSON.stringify(copy.intakeAddress)}`);
     }
     const route = await raceAbort(this.#router.route(domain), ctx.signal);
-    let last: unknown = new TdcError('ECONFIG', `no host to try for ${domain}`);
+    let last: unknown; // an Error only when it is needed: building one costs a stack trace per copy
     for (const host of route.hosts) {
       if (host.addresses.length === 0) {
         last = host.failure;
@@ -145,7 +145,7 @@ export class SmtpDelivery {
         if (ctx.signal.aborted || !isFailover(err)) throw err;
       }
     }
-    throw last;
+    throw last ?? new TdcError('ECONFIG', `no host to try for ${domain}`);
   };
 
   /** Close every transport and wait (up to `waitMs`) for their connections to be gone. */

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { PassThrough, Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { dotStuff, endOfData, START_OF_DATA } from '../../../lib/forwarder/dot-stuff';
+import { splitAt } from '../../support/split-at';
 import { installFastDotStuffing, nodemailerTransform, sameAsReference, type TransformFn } from '../../../lib/forwarder/nodemailer-data-stream';
 
 /** Everything `transform` writes for `pieces`, with the end of data, and the stream's counters. */
@@ -30,18 +31,6 @@ function ours(pieces: Buffer[]): string {
   }
   out.push(endOfData(last));
   return Buffer.concat(out).toString('latin1');
-}
-
-function cut(input: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    pieces.push(input.subarray(prev, p));
-    prev = p;
-  }
-  pieces.push(input.subarray(prev));
-  return pieces;
 }
 
 const reference = nodemailerTransform();
@@ -72,7 +61,7 @@ describe('dotStuff', () => {
   it('gives nodemailer\'s bytes and counters for any input cut anywhere (property)', () => {
     fc.assert(
       fc.property(mailBytes, fc.array(fc.nat(), { maxLength: 6 }), (input, cuts) => {
-        const pieces = cut(input, cuts);
+        const pieces = splitAt(input, cuts);
         const theirs = through(reference, pieces);
         expect(ours(pieces)).toBe(theirs.bytes);
         // Installed in the stream: the same bytes and the same in/out byte counters.

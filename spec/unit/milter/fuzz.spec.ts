@@ -10,6 +10,7 @@ import type { CapturedMessage } from '../../../lib/message';
 import { MemoryLogger } from '../../../lib/util/logger';
 import { argvPacket, connectPacket, headerPacket, optnegPacket, packet, POSTFIX_OFFER } from '../../support/milter-client';
 import { anyPacket, bytes, transaction } from '../../support/milter-fuzz';
+import { splitAt } from '../../support/split-at';
 
 const RUNS = 300;
 
@@ -17,19 +18,6 @@ function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0, 0);
   return b;
-}
-
-/** Cut `stream` at the given offsets (sorted, deduplicated, inside the stream). */
-function splitAt(stream: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(stream.subarray(prev, p));
-    prev = p;
-  }
-  out.push(stream.subarray(prev));
-  return out;
 }
 
 const stream = fc.tuple(

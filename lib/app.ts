@@ -191,7 +191,8 @@ export class TdcApp {
       }
       if (msg.withoutContent === true && config.tdc.enabled) {
         this.metrics.decision(NO_POLICY, 'not_journaled');
-        log.info(`${qid}: not journaled: its milter connection began while journaling was off, so the MTA sent no content; the MTA's next connection will`);
+        // A warning: mail that should be journaled is not (until the MTA opens new milter connections).
+        log.warn(`${qid}: not journaled: its milter connection began while journaling was off, so the MTA sent no content; the MTA's next connection will`);
         return;
       }
       const plan = planJournal(msg, config);

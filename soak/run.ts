@@ -6,9 +6,10 @@
  * Exits 1 when the identity fails, an original is lost, or RSS grew by more than SOAK_MAX_RSS_GROWTH_MIB.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { fetchStatus } from '../lib/status';
+import { httpGet } from '../bench/processes';
+import { metricValue } from '../bench/scenarios';
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import { freePort } from '../spec/support/mta-sandbox';
@@ -53,24 +54,6 @@ function writeConfig(text: string): string {
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** GET a URL's body as text (the status endpoint's /metrics). */
-function getText(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
-
-/** An unlabelled sample's value from Prometheus text; NaN when absent. */
-function metricValueOf(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? NaN : Number(line.slice(name.length + 1));
 }
 
 function median(xs: number[]): number {
@@ -132,7 +115,7 @@ tdc = global
     const mib = rssMiB(pid);
     try {
       const st = await fetchStatus(statusListen);
-      const heapMiB = metricValueOf(await getText(`http://${statusListen}/metrics`), 'nodejs_heap_size_used_bytes') / 2 ** 20;
+      const heapMiB = metricValue(await httpGet(`http://${statusListen}/metrics`), 'nodejs_heap_size_used_bytes') / 2 ** 20;
       rss.push({ t, mib, tracked: st.tracking.copies, capacity: st.tracking.capacity, heapMiB });
     } catch {
       rss.push({ t, mib, tracked: NaN, capacity: NaN, heapMiB: NaN });

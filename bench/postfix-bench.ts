@@ -11,7 +11,7 @@ import {
   assertCanUnshare, backdate, dnsGuardShell, freePort, pidAlive, pidsWithEnv, pollUntil, readPidFile,
   runCommand, shq, signal, tailFile, verifyDnsGuard,
 } from '../spec/support/mta-sandbox';
-import { loopbackMainCf } from '../spec/support/postfix';
+import { LOOPBACK_MASTER_SERVICES, loopbackMainCf } from '../spec/support/postfix';
 
 const POSTFIX = '/usr/sbin/postfix';
 export const BCC_ADDRESS = 'journal@intake.bench';
@@ -37,30 +37,6 @@ export interface BenchPostfix {
   maillog(): string;
   stop(): Promise<void>;
 }
-
-const MASTER_SERVICES = `
-pickup     unix  n - n 60 1 pickup
-cleanup    unix  n - n - 0 cleanup
-qmgr       unix  n - n 300 1 qmgr
-tlsmgr     unix  - - n 1000? 1 tlsmgr
-rewrite    unix  - - n - - trivial-rewrite
-bounce     unix  - - n - 0 bounce
-defer      unix  - - n - 0 bounce
-trace      unix  - - n - 0 bounce
-verify     unix  - - n - 1 verify
-flush      unix  n - n 1000? 0 flush
-proxymap   unix  - - n - - proxymap
-smtp       unix  - - n - - smtp
-relay      unix  - - n - - smtp
-showq      unix  n - n - - showq
-error      unix  - - n - - error
-retry      unix  - - n - - error
-discard    unix  - - n - - discard
-anvil      unix  - - n - 1 anvil
-scache     unix  - - n - 1 scache
-tlsproxy   unix  - - n - 0 tlsproxy
-postlog    unix-dgram n - n - 1 postlogd
-`;
 
 function mainCf(dir: string, o: BenchPostfixOptions): string {
   const lines = [
@@ -108,7 +84,7 @@ export async function startBenchPostfix(o: BenchPostfixOptions): Promise<BenchPo
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       fs.writeFileSync(path.join(etc, 'main.cf'), mainCf(dir, o));
-      fs.writeFileSync(path.join(etc, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${MASTER_SERVICES}`);
+      fs.writeFileSync(path.join(etc, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${LOOPBACK_MASTER_SERVICES}`);
       backdate(path.join(etc, 'main.cf'));
       backdate(path.join(etc, 'master.cf'));
       const script = ['set -e', ...guard, `exec ${POSTFIX} -c ${shq(etc)} start`].join('\n');

@@ -63,11 +63,16 @@ export interface PostfixInstance {
 const POSTFIX = '/usr/sbin/postfix';
 const DEFAULT_SASL_USERS: Record<string, string> = { alice: 'alice-secret' };
 
-// No chroot anywhere (gotcha 3); the smtpd lines are added per instance.
-const MASTER_CF_SERVICES = `
+/**
+ * The master.cf services every throwaway loopback instance shares (harness and bench), after its
+ * own smtpd lines. No chroot anywhere (gotcha 3). Services start on demand, so the harness's
+ * local/virtual delivery and the bench's TLS client (tlsmgr, tlsproxy) can share one list.
+ */
+export const LOOPBACK_MASTER_SERVICES = `
 pickup     unix  n - n 60 1 pickup
 cleanup    unix  n - n - 0 cleanup
 qmgr       unix  n - n 300 1 qmgr
+tlsmgr     unix  - - n 1000? 1 tlsmgr
 rewrite    unix  - - n - - trivial-rewrite
 bounce     unix  - - n - 0 bounce
 defer      unix  - - n - 0 bounce
@@ -87,6 +92,7 @@ virtual    unix  - n n - - virtual
 lmtp       unix  - - n - - lmtp
 anvil      unix  - - n - 1 anvil
 scache     unix  - - n - 1 scache
+tlsproxy   unix  - - n - 0 tlsproxy
 postlog    unix-dgram n - n - 1 postlogd
 `;
 
@@ -176,7 +182,7 @@ function masterCf(ports: Record<string, number>, o: PostfixOptions): string {
       out.push(`  -o ${k}=${v}`);
     }
   }
-  return out.join('\n') + MASTER_CF_SERVICES;
+  return out.join('\n') + LOOPBACK_MASTER_SERVICES;
 }
 
 function writeSasl(dir: string, users: Record<string, string>, realm: string): void {

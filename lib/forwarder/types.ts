@@ -19,6 +19,12 @@ export interface JournalCopy {
   intakeAddress: string;
   /** The journal message: one buffer, or pieces laid end to end (sent without joining them). */
   raw: Buffer | readonly Buffer[];
+  /**
+   * What the bytes need from the server, as the journal builder knows it: '7bit' (ASCII, lines of at
+   * most 998 bytes), '8bit' (BODY=8BITMIME, RFC 6152), 'binary' (lines over 998 bytes: BODY=BINARYMIME
+   * with BDAT where offered, RFC 3030). Absent: the delivery agent looks at the bytes itself.
+   */
+  body?: '7bit' | '8bit' | 'binary';
 }
 
 /** Size in bytes of a copy's message. */

@@ -9,11 +9,19 @@ import { Writable } from 'node:stream';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 
+/**
+ * Per-line options. `prefix: false` writes the line without `TDC: `, for the gateway lines that
+ * carry none in Cisco's own mail log (`DCID … TLS success …`, `Message finished MID … done`).
+ */
+export interface LineOptions {
+  prefix?: boolean;
+}
+
 export interface Logger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+  debug(message: string, options?: LineOptions): void;
+  info(message: string, options?: LineOptions): void;
+  warn(message: string, options?: LineOptions): void;
+  error(message: string, options?: LineOptions): void;
 }
 
 export const LOG_PREFIX = 'TDC: ';
@@ -84,18 +92,22 @@ export interface ClosableLogger extends Logger {
   close(): Promise<void>;
 }
 
+function prefixOf(info: winston.Logform.TransformableInfo): string {
+  return info['bare'] === true ? '' : LOG_PREFIX;
+}
+
 /** The daemon's logger on winston. Plain lines suit journald with `SyslogFacility=mail`. */
 export function createLogger(options: LoggerOptions = {}): ClosableLogger {
   const plain = winston.format.printf((info) => {
     const level = info.level as LogLevel;
-    return `${String(info.timestamp)} ${LEVEL_LABEL[level] ?? level}: ${LOG_PREFIX}${String(info.message)}`;
+    return `${String(info.timestamp)} ${LEVEL_LABEL[level] ?? level}: ${prefixOf(info)}${String(info.message)}`;
   });
   const json = winston.format.printf((info) =>
-    JSON.stringify({ time: info.timestamp, level: info.level, message: `${LOG_PREFIX}${String(info.message)}` }),
+    JSON.stringify({ time: info.timestamp, level: info.level, message: `${prefixOf(info)}${String(info.message)}` }),
   );
   // syslog stamps its own time and host; the line is `<PRI>TDC: message`.
   const syslogLine = winston.format.printf(
-    (info) => `<${SYSLOG_PRI[info.level as LogLevel] ?? 22}>${LOG_PREFIX}${String(info.message)}`,
+    (info) => `<${SYSLOG_PRI[info.level as LogLevel] ?? 22}>${prefixOf(info)}${String(info.message)}`,
   );
   const transport = options.syslogSocket
     ? new winston.transports.Stream({ stream: syslogStream(options.syslogSocket) })
@@ -109,8 +121,9 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
     format: winston.format.combine(winston.format.timestamp(), lineFormat),
     transports: [transport],
   });
-  const log = (level: LogLevel) => (message: string) => {
-    w.log(level, oneLine(message));
+  const log = (level: LogLevel) => (message: string, options?: LineOptions) => {
+    if (options?.prefix === false) w.log({ level, message: oneLine(message), bare: true });
+    else w.log(level, oneLine(message));
   };
   return {
     debug: log('debug'),
@@ -129,15 +142,24 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
 export interface LogLine {
   level: LogLevel;
   message: string;
+  /** False for a line written without the `TDC: ` prefix. */
+  prefixed: boolean;
 }
 
 /** A logger that keeps its lines in memory, for tests (same escaping as the real one). */
 export class MemoryLogger implements Logger {
   readonly lines: LogLine[] = [];
-  debug(message: string): void { this.lines.push({ level: 'debug', message: oneLine(message) }); }
-  info(message: string): void { this.lines.push({ level: 'info', message: oneLine(message) }); }
-  warn(message: string): void { this.lines.push({ level: 'warning', message: oneLine(message) }); }
-  error(message: string): void { this.lines.push({ level: 'error', message: oneLine(message) }); }
+  #push(level: LogLevel, message: string, options?: LineOptions): void {
+    this.lines.push({ level, message: oneLine(message), prefixed: options?.prefix !== false });
+  }
+  debug(message: string, options?: LineOptions): void { this.#push('debug', message, options); }
+  info(message: string, options?: LineOptions): void { this.#push('info', message, options); }
+  warn(message: string, options?: LineOptions): void { this.#push('warning', message, options); }
+  error(message: string, options?: LineOptions): void { this.#push('error', message, options); }
+  /** Lines as they would be written: with `TDC: ` unless written without. */
+  texts(): string[] {
+    return this.lines.map((l) => (l.prefixed ? `${LOG_PREFIX}${l.message}` : l.message));
+  }
   /** Messages matching `pattern`. */
   matching(pattern: RegExp): string[] {
     return this.lines.map((l) => l.message).filter((m) => pattern.test(m));

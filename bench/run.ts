@@ -72,19 +72,9 @@ function tryRun(cmd: string, args: string[]): string {
   }
 }
 
-/** Installs what the bench needs (Debian, as root, non-interactive) when it is missing. */
+/** Installs what the bench needs (scripts/bench-deps.txt) when it is missing; fails clearly when it cannot. */
 function ensurePackages(): void {
-  const need: string[] = [];
-  if (!fs.existsSync('/usr/sbin/postfix') || !fs.existsSync('/usr/sbin/smtp-source')) need.push('postfix');
-  if (!fs.existsSync('/usr/include/libmilter/mfapi.h')) need.push('libmilter-dev');
-  if (tryRun('gcc', ['--version']) === '?') need.push('gcc');
-  if (need.length === 0) return;
-  process.stdout.write(`installing ${need.join(' ')} ...\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-  // postfix: do not let the package start a system instance on port 25.
-  fs.writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755, flag: 'wx' });
-  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...need], { stdio: 'inherit', env });
+  execFileSync('bash', [path.join(ROOT, 'scripts', 'install-deps.sh'), path.join(ROOT, 'scripts', 'bench-deps.txt')], { stdio: 'inherit' });
 }
 
 function machine(): Record<string, string> {

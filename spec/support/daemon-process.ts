@@ -48,8 +48,9 @@ export class DaemonProcess {
   #partial = { out: '', err: '' };
   readonly #listeners = new Set<() => void>();
 
-  private constructor(readonly configFile: string) {
-    this.child = spawn(process.execPath, [MAIN, 'run', '--config', configFile], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `command` is the program and its first arguments: this tree's build, or e.g. ['/usr/bin/tdc-milter'] as installed. */
+  private constructor(readonly configFile: string, command: readonly string[] = [process.execPath, MAIN]) {
+    this.child = spawn(command[0]!, [...command.slice(1), 'run', '--config', configFile], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const collect = (which: 'out' | 'err') => (d: Buffer) => {
       const parts = (this.#partial[which] + d.toString('utf8')).split('\n');
       this.#partial[which] = parts.pop()!;
@@ -64,14 +65,14 @@ export class DaemonProcess {
   }
 
   /** Spawn without waiting for anything (e.g. when the log goes to a file). */
-  static spawn(configFile: string): DaemonProcess {
-    assertBuilt();
-    return new DaemonProcess(configFile);
+  static spawn(configFile: string, command?: readonly string[]): DaemonProcess {
+    if (command === undefined) assertBuilt();
+    return new DaemonProcess(configFile, command);
   }
 
   /** Spawn and wait for the "milter listening" line on stdout/stderr. */
-  static async start(configFile: string, timeoutMs = 15_000): Promise<DaemonProcess> {
-    const d = DaemonProcess.spawn(configFile);
+  static async start(configFile: string, timeoutMs = 15_000, command?: readonly string[]): Promise<DaemonProcess> {
+    const d = DaemonProcess.spawn(configFile, command);
     try {
       await d.waitForLine(/milter listening on/, timeoutMs);
     } catch (err) {

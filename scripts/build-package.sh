@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm run package`: builds dist/tdc-milter_<version>_amd64.deb with dpkg-deb from the compiled tree
-# (dist/, after `npm run build`). The package carries its own Node.js runtime (this machine's node,
-# stripped) under /usr/lib/tdc-milter with the production node_modules, so it needs no network and
-# no Debian nodejs at install time. Maintainer scripts: packaging/debian/.
+# (dist/, after `npm run build`). /usr/bin/tdc-milter is a single executable: this machine's Node.js
+# (>= 20) with the bundled daemon injected, so the package needs no network and no Debian nodejs at
+# install time. Maintainer scripts and control files: packaging/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +15,7 @@ if [ "$NODE_MAJOR" -lt 20 ]; then
   exit 1
 fi
 [ -f dist/lib/main.js ] || { echo "build-package: dist/lib/main.js missing; run npm run build first" >&2; exit 1; }
-for tool in dpkg-deb gzip strip; do
+for tool in dpkg-deb gzip strip xz; do
   command -v "$tool" >/dev/null 2>&1 || { echo "build-package: $tool not found (Debian packages dpkg, gzip, binutils)" >&2; exit 1; }
 done
 
@@ -25,35 +25,36 @@ trap 'rm -rf "$STAGE"' EXIT
 PKG=$STAGE/root
 echo "build-package: staging tdc-milter $VERSION in $PKG"
 
-# The runtime: node (stripped of its debug info: 98 MB -> about 90 MB), our compiled lib/, and the
-# production dependencies exactly as installed in node_modules (npm ls --omit=dev lists them).
-LIBDIR=$PKG/usr/lib/tdc-milter
-install -d -m 0755 "$LIBDIR"
-install -m 0755 "$NODE" "$LIBDIR/node"
-strip --strip-unneeded "$LIBDIR/node"
-(cd dist && find lib -name '*.js' -print0 | cpio -0 -pdm --quiet "$LIBDIR")
-# main.js runs through /usr/bin/tdc-milter on the carried node, never through its `#!/usr/bin/env node` line.
-sed -i '1{/^#!/d}' "$LIBDIR/lib/main.js"
-node -e '
-  const p = require("./package.json");
-  const out = { name: p.name, version: p.version, description: p.description, license: p.license, main: "lib/main.js", private: true };
-  process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-' > "$LIBDIR/package.json"
-npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
-  rel=${dir#"$ROOT"/}
-  install -d "$LIBDIR/$(dirname "$rel")"
-  # Nested node_modules are listed on their own, so copy each package without its node_modules.
-  (cd "$ROOT" && find "$rel" -path "$rel/node_modules" -prune -o -type f ! -name '*.map' ! -name '*.md' ! -name '*.ts' ! -name '.*' -print0 |
-    cpio -0 -pdm --quiet "$LIBDIR")
-done
-find "$LIBDIR" -type d -exec chmod 0755 {} + && find "$LIBDIR" -type f ! -path "$LIBDIR/node" -exec chmod 0644 {} +
+# The runtime: one file, /usr/bin/tdc-milter, a Node.js single executable application (SEA). esbuild
+# bundles the compiled daemon (dist/lib/main.js) with its production dependencies into one CommonJS
+# script; node turns it into a blob with its V8 code cache; postject injects the blob into a copy of
+# this machine's node, stripped of its debug info (98 MB -> 86 MB). README, "Install the Debian
+# package", has the measurements against a private runtime under /usr/lib/tdc-milter.
+SEA=$STAGE/sea
+mkdir -p "$SEA"
+"$ROOT/node_modules/.bin/esbuild" dist/lib/main.js --bundle --platform=node --target=node20 --legal-comments=none \
+  --log-level=warning --outfile="$SEA/tdc-milter.js"
+printf '{ "main": "%s", "output": "%s", "disableExperimentalSEAWarning": true, "useCodeCache": true }\n' \
+  "$SEA/tdc-milter.js" "$SEA/tdc-milter.blob" > "$SEA/sea-config.json"
+"$NODE" --experimental-sea-config "$SEA/sea-config.json" >/dev/null 2>&1
+SEA_FUSE=NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+grep -aq "$SEA_FUSE" "$NODE" || { echo "build-package: $NODE has no SEA fuse (a Node build without single executable support)" >&2; exit 1; }
+install -m 0755 "$NODE" "$SEA/tdc-milter"
+strip --strip-unneeded "$SEA/tdc-milter"
+"$ROOT/node_modules/.bin/postject" "$SEA/tdc-milter" NODE_SEA_BLOB "$SEA/tdc-milter.blob" --sentinel-fuse "$SEA_FUSE" 2>&1 |
+  grep -v -e "string offset for section name" -e "Injection done" -e "Start injection" || true
+"$SEA/tdc-milter" check-config --config milter.conf.example >/dev/null ||
+  { echo "build-package: the single executable does not run check-config on milter.conf.example" >&2; exit 1; }
 
+# Licenses: of node (upstream's LICENSE covers what it bundles) and of each npm package in the bundle.
 NODE_LICENSE=$(dirname "$(readlink -f "$NODE")")/../share/doc/nodejs/LICENSE
 [ -r "$NODE_LICENSE" ] || { echo "build-package: Node.js LICENSE not found at $NODE_LICENSE" >&2; exit 1; }
-install -m 0644 "$NODE_LICENSE" "$LIBDIR/node.LICENSE"
+BUNDLED=$(npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
+  node -p "const p = require('$dir/package.json'); p.name + ' ' + p.version + ' (' + (p.license || 'see its package') + ')'"
+done | sort -u)
 
 install -d -m 0755 "$PKG/usr/bin"
-install -m 0755 packaging/tdc-milter.sh "$PKG/usr/bin/tdc-milter"
+install -m 0755 "$SEA/tdc-milter" "$PKG/usr/bin/tdc-milter"
 
 # /etc/tdc-milter/milter.conf: the documented example with journaling off until the admin sets it up.
 install -d -m 0755 "$PKG/etc/tdc-milter"
@@ -70,6 +71,7 @@ install -m 0644 examples/tdc-milter.service "$PKG/lib/systemd/system/tdc-milter.
 DOC=$PKG/usr/share/doc/tdc-milter
 install -d -m 0755 "$DOC/examples"
 install -m 0644 README.md "$DOC/README.md"
+install -m 0644 "$NODE_LICENSE" "$DOC/LICENSE.node"
 install -m 0644 CHANGELOG.md "$DOC/CHANGELOG.md"
 install -m 0644 milter.conf.example "$DOC/examples/milter.conf.example"
 for f in README.md postfix-main.cf postfix-master.cf sendmail.mc logrotate.conf tdc-milter.service; do
@@ -87,11 +89,15 @@ awk -v maint="$MAINT" '
 {
   cat packaging/copyright
   echo
-  echo "Files: usr/lib/tdc-milter/node"
-  echo "Copyright: Node.js contributors and the authors of its bundled components"
-  echo "License: Node.js"
-  echo " The Node.js runtime and the licenses of the components it bundles (MIT, BSD,"
-  echo " Apache-2.0 and others) are in /usr/lib/tdc-milter/node.LICENSE."
+  echo "Files: usr/bin/tdc-milter"
+  echo "Copyright: 2026 the tdc-milter authors; Node.js contributors; the authors of the npm packages below"
+  echo "License: MIT-and-Node.js"
+  echo " tdc-milter (MIT, below) is bundled into a copy of the Node.js runtime, with these npm"
+  echo " packages (name, version, license), each under its own license:"
+  echo "$BUNDLED" | sed 's/^/   /'
+  echo " ."
+  echo " The Node.js license, which covers the components Node.js itself bundles,"
+  echo " is in /usr/share/doc/tdc-milter/LICENSE.node.gz."
 } > "$DOC/copyright"
 chmod 0644 "$DOC/copyright"
 # README.md stays as it is: the unit's Documentation= names it.

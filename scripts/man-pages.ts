@@ -119,7 +119,7 @@ export function milterConfPage(date: string): string {
     '.fi',
     '.SH FILES',
     '.TP', '.I /etc/tdc\\-milter/milter.conf', 'the configuration file read by default.',
-    '.TP', '.I /usr/share/doc/tdc\\-milter/milter.conf.example', 'every key with its default and a comment.',
+    '.TP', '.I /usr/share/doc/tdc\\-milter/examples/milter.conf.example.gz', 'every key with its default and a comment.',
     '.SH SEE ALSO',
     '.BR tdc\\-milter (8),',
     '.BR postconf (5)',

@@ -5,6 +5,9 @@
 # Usage: scripts/install-deps.sh scripts/test-deps.txt [more lists...]   (as root when anything is missing)
 set -euo pipefail
 
+# Where invoke-rc.d looks; another path only for spec/integration/install-deps.spec.ts.
+POLICY_RC_D=${TDC_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+
 if [ "$#" -eq 0 ]; then
   echo "usage: $0 LIST-FILE..." >&2
   exit 2
@@ -45,13 +48,13 @@ fi
 echo "install-deps: installing ${missing[*]} (apt-get, no recommends; no service is started)"
 created_policy=0
 cleanup() {
-  if [ "$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$created_policy" = 1 ]; then rm -f "$POLICY_RC_D"; fi
 }
 trap cleanup EXIT
-if [ ! -e /usr/sbin/policy-rc.d ]; then
+if [ ! -e "$POLICY_RC_D" ]; then
   # Never start the system Postfix: the specs and the bench run their own instances on loopback.
-  printf '#!/bin/sh\n# created by tdc-milter scripts/install-deps.sh for one install\nexit 101\n' > /usr/sbin/policy-rc.d
-  chmod 0755 /usr/sbin/policy-rc.d
+  printf '#!/bin/sh\n# created by tdc-milter scripts/install-deps.sh for one install\nexit 101\n' > "$POLICY_RC_D"
+  chmod 0755 "$POLICY_RC_D"
   created_policy=1
 fi
 export DEBIAN_FRONTEND=noninteractive

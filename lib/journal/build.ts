@@ -226,8 +226,8 @@ export function buildJournalParts(input: JournalInput): Buffer[] {
     `${original.body === '7bit' ? '' : `Content-Transfer-Encoding: ${original.body}\r\n`}\r\n` +
     `--${boundary}\r\nContent-Type: text/plain; charset=${reportAscii ? 'us-ascii' : 'utf-8'}\r\n` +
     `Content-Transfer-Encoding: ${reportAscii ? '7bit' : 'quoted-printable'}\r\n\r\n` +
-    report +
-    `--${boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n` +
+    // Every report line ends in CRLF, the last one too ([MS-XJRNL] §2.1); the CRLF after it belongs to the delimiter.
+    `${report}\r\n--${boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n` +
     `Content-Transfer-Encoding: ${original.body}\r\n\r\n`;
   // The CRLF before the closing delimiter belongs to the delimiter, so the attached original keeps its last byte.
   return [Buffer.from(head, 'latin1'), ...inner, Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1')];

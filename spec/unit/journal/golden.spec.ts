@@ -27,6 +27,16 @@ interface Case {
   encoding: '7bit' | '8bit' | 'binary';
 }
 
+/** A case with one recipient, bob@example.org, journaled to the global intake under DEFAULT. */
+function toBob(name: string, queueId: string, envelope: Omit<EnvelopeParts, 'queueId' | 'recipients'>, subject: string,
+  report: string[], encoding: Case['encoding'] = '7bit'): Case {
+  return {
+    name, envelope: { ...envelope, queueId, recipients: ['bob@example.org'] },
+    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: `${queueId || 'NOQUEUE-1'}.1` },
+    subject, report: [...report, 'Recipient: bob@example.org'], encoding,
+  };
+}
+
 const CASES: Case[] = [
   {
     name: 'ordinary',
@@ -45,56 +55,18 @@ const CASES: Case[] = [
     report: ['Sender: juergen@partner.example', 'Subject: Grüße aus Köln – Rechnung №4711 ✓', 'Message-Id: <utf8-1@partner.example>', 'Recipient: bob@example.org'],
     encoding: '8bit',
   },
-  {
-    name: 'encoded-subject',
-    envelope: { queueId: '6Cd4', sender: 'juergen@partner.example', recipients: ['bob@example.org'] },
-    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: '6Cd4.1' },
-    subject: 'Grüße aus Köln – Rechnung',
-    report: ['Sender: juergen@partner.example', 'Subject: Grüße aus Köln – Rechnung', 'Message-Id: <encoded-1@partner.example>', 'Recipient: bob@example.org'],
-    encoding: '7bit',
-  },
-  {
-    name: 'no-message-id',
-    envelope: { queueId: '', sender: '', recipients: ['bob@example.org'], client: { hostname: 'localhost', family: 'unix', address: '/run/s' }, macros: {} },
-    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: 'NOQUEUE-1.1' },
-    subject: '',
-    report: ['Sender: alice@partner.example', 'Subject:', 'Message-Id: Unknown Message-ID', 'Recipient: bob@example.org'],
-    encoding: '7bit',
-  },
-  {
-    name: 'bounce',
-    envelope: { queueId: '7Ef5', sender: '', recipients: ['bob@example.org'] },
-    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: '7Ef5.1' },
-    subject: 'Undelivered Mail Returned to Sender',
-    report: ['Sender: MAILER-DAEMON@mx.partner.example', 'Subject: Undelivered Mail Returned to Sender',
-      'Message-Id: <20261123181959.7F3A2C0123@mx.partner.example>', 'Recipient: bob@example.org'],
-    encoding: '7bit',
-  },
-  {
-    name: 'sender-differs',
-    envelope: { queueId: '8Gh6', sender: 'bounces+123@mailer.partner.example', recipients: ['bob@example.org'] },
-    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: '8Gh6.1' },
-    subject: 'Signed on behalf',
-    report: ['Sender: assistant@partner.example', 'On-Behalf-Of: boss@partner.example', 'Subject: Signed on behalf', 'Message-Id: <obo-1@partner.example>', 'Recipient: bob@example.org'],
-    encoding: '7bit',
-  },
-  {
-    name: 'forged-remote-ip',
-    envelope: { queueId: '9Ij7', sender: 'mallory@attacker.example', recipients: ['bob@example.org'],
-      client: { hostname: 'unknown', family: 'inet', address: '198.51.100.66', port: 1 } },
-    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: '9Ij7.1' },
-    subject: 'Looks internal',
-    report: ['Sender: mallory@attacker.example', 'Subject: Looks internal', 'Message-Id: <forged-1@attacker.example>', 'Recipient: bob@example.org'],
-    encoding: '7bit',
-  },
-  {
-    name: 'long-lines',
-    envelope: { queueId: 'AKl8', sender: 'alice@partner.example', recipients: ['bob@example.org'] },
-    input: { intakeAddress: 'global@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'], copyId: 'AKl8.1' },
-    subject: 'A line of 1000 octets',
-    report: ['Sender: alice@partner.example', 'Subject: A line of 1000 octets', 'Message-Id: <long-1@partner.example>', 'Recipient: bob@example.org'],
-    encoding: 'binary',
-  },
+  toBob('encoded-subject', '6Cd4', { sender: 'juergen@partner.example' }, 'Grüße aus Köln – Rechnung',
+    ['Sender: juergen@partner.example', 'Subject: Grüße aus Köln – Rechnung', 'Message-Id: <encoded-1@partner.example>']),
+  toBob('no-message-id', '', { sender: '', client: { hostname: 'localhost', family: 'unix', address: '/run/s' }, macros: {} }, '',
+    ['Sender: alice@partner.example', 'Subject:', 'Message-Id: Unknown Message-ID']),
+  toBob('bounce', '7Ef5', { sender: '' }, 'Undelivered Mail Returned to Sender',
+    ['Sender: MAILER-DAEMON@mx.partner.example', 'Subject: Undelivered Mail Returned to Sender', 'Message-Id: <20261123181959.7F3A2C0123@mx.partner.example>']),
+  toBob('sender-differs', '8Gh6', { sender: 'bounces+123@mailer.partner.example' }, 'Signed on behalf',
+    ['Sender: assistant@partner.example', 'On-Behalf-Of: boss@partner.example', 'Subject: Signed on behalf', 'Message-Id: <obo-1@partner.example>']),
+  toBob('forged-remote-ip', '9Ij7', { sender: 'mallory@attacker.example', client: { hostname: 'unknown', family: 'inet', address: '198.51.100.66', port: 1 } },
+    'Looks internal', ['Sender: mallory@attacker.example', 'Subject: Looks internal', 'Message-Id: <forged-1@attacker.example>']),
+  toBob('long-lines', 'AKl8', { sender: 'alice@partner.example' }, 'A line of 1000 octets',
+    ['Sender: alice@partner.example', 'Subject: A line of 1000 octets', 'Message-Id: <long-1@partner.example>'], 'binary'),
   {
     name: 'hostile',
     envelope: { queueId: 'HOSTILE1', sender: 'mallory@attacker.example\r\nBcc: x@evil.example', recipients: ['bob@example.org'],

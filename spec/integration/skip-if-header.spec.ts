@@ -2,7 +2,8 @@
  * Journal only what will be delivered, through real Postfix: per policy, mail marked by a scanner
  * (`X-Spam-Flag: YES`, `X-Virus-Status: Infected`) is not journaled where a skip_if_header rule
  * matches, with a `not journaled` line and the skipped_header count; unmarked mail is journaled;
- * every original is delivered.
+ * every original is delivered. With a scanner milter before tdc-milter in smtpd_milters, the mark it
+ * adds is what tdc-milter sees (why tdc-milter sits last).
  */
 import * as path from 'node:path';
 import { TdcApp } from '../../lib/app';
@@ -13,6 +14,7 @@ import { ScriptedIntake } from '../support/scripted-intake';
 import { SmtpClient } from '../support/smtp-client';
 import { until } from '../support/forwarder-harness';
 import { unjournal } from '../support/unjournal';
+import { startMarkingMilter } from '../support/marking-milter';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 
@@ -100,5 +102,36 @@ describe('skip_if_header through real Postfix', () => {
     const metrics = await app.metrics.registry.metrics();
     expect(metrics).toContain('tdc_journal_decisions_total{policy="finance",outcome="skipped_header"} 2');
     expect(metrics).toContain('tdc_journal_decisions_total{policy="DEFAULT",outcome="skipped_header"} 1');
+  });
+
+  it('a mark added by a scanner milter earlier in smtpd_milters is seen: tdc-milter last in the chain skips it', async () => {
+    const scanner = await startMarkingMilter({ name: 'X-Spam-Flag', value: 'YES', when: (n, v) => /^subject$/i.test(n) && /pills/i.test(v) });
+    try {
+      await postfix.reconfigure([`smtpd_milters = ${scanner.address}, ${app.milter.listenAddress}`]);
+      const receivedBefore = intake.received.length;
+      const deliveredBefore = postfix.delivered().length;
+      const to = ['bob@finance.example.test'];
+      const client = await SmtpClient.connect(postfix.smtpPort);
+      await client.ehlo('mx.partner.test');
+      const spam = await client.send({ from: 'alice@partner.test', to, data: message('cheap pills', to, []) });
+      const ham = await client.send({ from: 'alice@partner.test', to, data: message('minutes', to, []) });
+      await client.quit();
+
+      const delivered = (await postfix.waitForDelivered(deliveredBefore + 2)).slice(deliveredBefore);
+      // The scanner did mark the spam as delivered, and only the spam.
+      const marked = delivered.filter((d) => /^X-Spam-Flag: YES$/m.test(d.raw.toString('latin1')));
+      expect(marked.map((d) => d.queueId)).toEqual([spam.queueId]);
+      expect(scanner.marked).toBe(1);
+      await until(() => intake.received.length > receivedBefore, 15_000, 'the copy of the unmarked message');
+      await until(() => logger.matching(new RegExp(`^${spam.queueId}: not journaled`)).length > 0, 5000, 'the skip line');
+      expect(logger.matching(new RegExp(`^${spam.queueId}: not journaled`))).toEqual([
+        `${spam.queueId}: not journaled for 1 recipient(s) of policy finance: skip_if_header X-Spam-Flag: ^YES matched`,
+      ]);
+      expect(intake.received.slice(receivedBefore).map((m) => unjournal(m.raw).messageId)).toEqual(['<minutes@partner.test>']);
+      expect(ham.queueId).toBeDefined();
+    } finally {
+      await postfix.reconfigure([`smtpd_milters = ${app.milter.listenAddress}`]);
+      await scanner.close();
+    }
   });
 });

@@ -34,6 +34,7 @@ const KIND_TEXT: Record<KeySpec['kind'], string> = {
   'word-list': 'list of names',
   'cidr-list': 'list of networks',
   'pattern-list': 'list of address patterns',
+  'header-rule-list': 'HEADER: REGEX',
 };
 
 const SECTION_TEXT: Record<SectionKind, { title: string; intro: string }> = {
@@ -57,6 +58,7 @@ function keyEntry(spec: KeySpec): string[] {
   const lines = ['.TP', `\\fB${roffText(spec.key)}\\fR = \\fI${roffText(KIND_TEXT[spec.kind])}\\fR`, roffText(`${spec.doc}.`)];
   const facts: string[] = [];
   if (spec.values !== undefined) facts.push(`One of: ${spec.values.join(', ')}.`);
+  if (spec.repeatable === true) facts.push('May be given more than once.');
   if (spec.min !== undefined && spec.max !== undefined) facts.push(`From ${formatValue(spec, spec.min)} to ${formatValue(spec, spec.max)}.`);
   else if (spec.min !== undefined) facts.push(`At least ${formatValue(spec, spec.min)}.`);
   if (spec.defaultNote !== undefined) facts.push(`Default: ${spec.defaultNote}.`);

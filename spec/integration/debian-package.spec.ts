@@ -174,6 +174,16 @@ describe('the Debian package', () => {
     }
   }, 120_000);
 
+  it('installed again over itself (as an upgrade runs), it keeps the admin\'s edits to milter.conf', async () => {
+    const conf = '/etc/tdc-milter/milter.conf';
+    fs.appendFileSync(conf, '\n# edited by the admin\n');
+    await dpkg(['-i', DEB]);
+    expect(installed()).toBe(true);
+    expect(fs.readFileSync(conf, 'utf8')).toContain('# edited by the admin');
+    expect(ok('stat', ['-c', '%U:%G %a', '/var/spool/postfix/tdc']).trim()).toBe('tdc-milter:postfix 750');
+    expect(run(BIN, ['check-config', '--config', conf]).status).toBe(0);
+  }, 600_000);
+
   it('dpkg -r keeps only the conffile; dpkg -P leaves nothing but the system user', async () => {
     expect(files.length).toBeGreaterThan(0);
     await dpkg(['-r', 'tdc-milter']);

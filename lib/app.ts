@@ -14,12 +14,19 @@ import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
 import {
   CopyTracker,
+  IntakeHealth,
+  RateHistory,
   StatusMetrics,
   NO_POLICY,
   buildStatusJson,
+  fromLegacyCopyEvent,
+  renderStatusPage,
+  startMetricsServer,
   startStatusServer,
   type QueueSnapshot,
+  type Readiness,
 } from './status';
+import type { ForwarderEvent } from './forwarder/events';
 import * as fs from 'node:fs';
 import { VERSION } from './version';
 
@@ -63,9 +70,14 @@ export class TdcApp {
   readonly forwarder: Forwarder;
   readonly tracker = new CopyTracker();
   readonly metrics: StatusMetrics;
+  readonly health = new IntakeHealth();
+  /** Samples for the status page's charts: every 10 s, 10 minutes. */
+  readonly rates = new RateHistory();
   readonly startedAt: number;
   #milter: MilterServer | undefined;
   #status: { address: string; close(): Promise<void> } | undefined;
+  #metricsListener: { address: string; close(): Promise<void> } | undefined;
+  #sampler: { cancel(): void } | undefined;
   #fallbackIds = 0;
 
   private constructor(config: Config, deps: AppDeps) {
@@ -78,6 +90,10 @@ export class TdcApp {
       clock: this.#clock,
       onEvent: (e) => {
         this.tracker.record(e);
+        // The forwarder still emits the old CopyEvent: bridge it to the ForwarderEvent stream
+        // (the intake address comes from the tracker, which the app told before the offer).
+        const fe = fromLegacyCopyEvent(e, this.tracker.intakeOf(e.copyId));
+        if (fe) this.observeForwarderEvent(fe);
         deps.onCopyEvent?.(e);
       },
     });
@@ -85,7 +101,44 @@ export class TdcApp {
       queue: () => this.queueSnapshot(),
       milter: () => this.milter.stats(),
       processMetrics: true,
+      version: VERSION,
+      startedAt: this.startedAt,
+      limits: () => ({ queueMaxMessages: this.#config.tdc.queueMaxMessages, queueMaxBytes: this.#config.tdc.queueMaxBytes }),
     });
+  }
+
+  /** One event of the forwarder's stream, for metrics and readiness. */
+  observeForwarderEvent(e: ForwarderEvent): void {
+    this.metrics.observeForwarderEvent(e);
+    this.health.observe(e);
+  }
+
+  /** `/readyz`: not ready while every attempt has failed for ready_failing_time, or the queue is full. */
+  readiness(): Readiness {
+    const q = this.forwarder.counters();
+    const t = this.#config.tdc;
+    return this.health.readiness({
+      now: this.#clock.now(),
+      failingTime: this.#config.milter.readyFailingTime,
+      queue: { messages: q.activeRecipients, bytes: q.queuedBytes },
+      limits: { maxMessages: t.queueMaxMessages, maxBytes: t.queueMaxBytes },
+    });
+  }
+
+  /** The status page's HTML. */
+  statusPage(): string {
+    return renderStatusPage({
+      status: this.statusJson(),
+      readiness: this.readiness(),
+      points: this.rates.points(),
+      recent: this.tracker.recent(25),
+      intervalSeconds: this.rates.intervalMs / 1000,
+    });
+  }
+
+  #sampleRates(): void {
+    this.rates.sample(this.#clock.now(), this.forwarder.counters(), this.milter.stats());
+    this.#sampler = this.#clock.setTimer(this.rates.intervalMs, () => this.#sampleRates());
   }
 
   queueSnapshot(): QueueSnapshot {
@@ -120,12 +173,28 @@ export class TdcApp {
           metrics: app.metrics,
           tracker: app.tracker,
           status: () => app.statusJson(),
+          readiness: () => app.readiness(),
+          page: () => app.statusPage(),
         });
       } catch (err) {
         // Mail handling must not depend on the status port.
         deps.logger.error(`status endpoint not started: ${describeError(err)}`);
       }
     }
+    if (m.metricsListen !== 'no') {
+      try {
+        app.#metricsListener = await startMetricsServer({
+          listen: m.metricsListen,
+          allow: m.metricsAllow,
+          logger: deps.logger,
+          metrics: app.metrics,
+          readiness: () => app.readiness(),
+        });
+      } catch (err) {
+        deps.logger.error(`metrics listener not started: ${describeError(err)}`);
+      }
+    }
+    app.#sampleRates();
     deps.logger.info(
       `journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}; ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}`,
     );
@@ -169,6 +238,9 @@ export class TdcApp {
     }
     if (config.milter.statusListen !== old.milter.statusListen) {
       this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
+    }
+    if (config.milter.metricsListen !== old.milter.metricsListen || config.milter.metricsAllow.join() !== old.milter.metricsAllow.join()) {
+      this.#deps.logger.warn('reload: metrics_listen or metrics_allow changed; they take effect when the daemon restarts');
     }
     this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));
     this.#config = config;
@@ -251,6 +323,8 @@ export class TdcApp {
     await this.#milter?.close(Math.min(drainMs, 5000));
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
+    this.#sampler?.cancel();
     await this.#status?.close();
+    await this.#metricsListener?.close();
   }
 }

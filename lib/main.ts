@@ -105,9 +105,11 @@ async function run(path: string | undefined): Promise<number> {
     const next = loadConfig(path);
     if (!next.ok) {
       logger.error(`reload refused, keeping the old settings: ${next.errors.join('; ')}`);
+      target.metrics.noteReload(false, Date.now());
       return;
     }
     target.reload(next.config);
+    target.metrics.noteReload(true, Date.now());
   };
   process.on('SIGHUP', () => {
     if (app === undefined) {

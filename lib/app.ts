@@ -130,7 +130,7 @@ export class TdcApp {
     return renderStatusPage({
       status: this.statusJson(),
       readiness: this.readiness(),
-      points: this.rates.points(),
+      points: this.rates.points(RateHistory.take(this.#clock.now(), this.forwarder.counters(), this.milter.stats())),
       recent: this.tracker.recent(25),
       intervalSeconds: this.rates.intervalMs / 1000,
     });

@@ -50,23 +50,26 @@ function tophosts(status: StatusJson): string {
 }
 
 /** A small line chart (inline SVG) of one series, with its latest value and peak in the caption. */
-function chart(id: string, title: string, unit: string, values: readonly number[], color: string, intervalSeconds: number): string {
+function chart(id: string, title: string, unit: string, values: readonly number[], color: string, intervalSeconds: number, count = false): string {
+  const fmt = count ? (v: number) => num(Math.round(v)) : rate;
   const w = 260;
   const h = 56;
   const max = Math.max(...values, 0);
   const top = max > 0 ? max : 1;
-  const n = values.length;
+  // One point draws as a flat line across the chart.
+  const shown = values.length === 1 ? [values[0]!, values[0]!] : values;
+  const n = shown.length;
   const x = (i: number) => (n <= 1 ? w : (i / (n - 1)) * w);
   const y = (v: number) => h - 2 - (v / top) * (h - 6);
-  const pts = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+  const pts = shown.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
   const body = n === 0
     ? `<text x="${w / 2}" y="${h / 2 + 4}" text-anchor="middle" class="empty">collecting samples…</text>`
     : `<polygon points="0,${h} ${pts} ${w},${h}" fill="${color}" fill-opacity="0.15"/><polyline points="${pts}" fill="none" stroke="${color}" stroke-width="1.5"/>`;
-  const last = n === 0 ? '–' : rate(values[n - 1]!);
-  const minutes = Math.round((n * intervalSeconds) / 60);
+  const last = n === 0 ? '–' : fmt(shown[n - 1]!);
+  const minutes = Math.max(1, Math.round((values.length * intervalSeconds) / 60));
   return `<figure class="chart" id="${id}"><figcaption><span>${title}</span><b data-latest>${last}</b> <small>${unit}</small></figcaption>` +
-    `<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${title}, last ${minutes} min">${body}</svg>` +
-    `<div class="axis"><span>−${minutes || 0} min</span><span>peak ${rate(max)}</span><span>now</span></div></figure>`;
+    `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${title}, last ${minutes} min">${body}</svg>` +
+    `<div class="axis"><span>−${minutes} min</span><span>peak ${fmt(max)}</span><span>now</span></div></figure>`;
 }
 
 const STATE_CLASS: Record<string, string> = {
@@ -104,15 +107,15 @@ th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right;whit
 th:first-child,td:first-child{text-align:left}thead th{font-size:12px;color:var(--mute);font-weight:600}
 tr.total th,tr.total td{font-weight:600;background:#f8fafc}
 td.bad{color:var(--bad);font-weight:600}
-#recent td{text-align:left}#recent td.msgid,#recent td.detail{max-width:260px;overflow:hidden;text-overflow:ellipsis}
+#recent td,#recent th{text-align:left}#recent td.msgid,#recent td.detail{max-width:260px;overflow:hidden;text-overflow:ellipsis}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 a{color:var(--acc);text-decoration:none}a:hover{text-decoration:underline}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .pill.ok{background:var(--ok)}.pill.wait{background:#718096}.pill.warn{background:var(--warn)}.pill.bad{background:var(--bad)}
 .charts{display:flex;gap:16px;flex-wrap:wrap}
-.chart{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px 10px;background:#fbfcfd}
+.chart{flex:1 1 230px;margin:0;border:1px solid var(--line);border-radius:6px;padding:8px 10px;background:#fbfcfd}
 .chart figcaption{display:flex;gap:6px;align-items:baseline;font-size:13px}.chart figcaption span{flex:1;color:var(--mute)}
-.chart b{font-size:18px}.chart small{color:var(--mute)}.chart svg{display:block;margin-top:4px}
+.chart b{font-size:18px}.chart small{color:var(--mute)}.chart svg{display:block;margin-top:4px;width:100%;height:56px}
 .chart .empty{fill:var(--mute);font-size:11px}
 .axis{display:flex;justify-content:space-between;font-size:11px;color:var(--mute)}
 .none{color:var(--mute)}footer{color:var(--mute);font-size:12px;padding:0 24px 18px}
@@ -132,7 +135,7 @@ export function renderStatusPage(input: StatusPageInput): string {
     chart('chart-messages', 'messages seen', '/s', points.map((p) => p.messages), '#2b6cb0', input.intervalSeconds),
     chart('chart-delivered', 'copies delivered', '/s', points.map((p) => p.delivered), '#1f8a4c', input.intervalSeconds),
     chart('chart-failed', 'hard bounced + dropped', '/s', points.map((p) => p.bounced + p.dropped), '#c53030', input.intervalSeconds),
-    chart('chart-queued', 'copies queued', 'now', points.map((p) => p.queued), '#b7791f', input.intervalSeconds),
+    chart('chart-queued', 'copies queued', 'now', points.map((p) => p.queued), '#b7791f', input.intervalSeconds, true),
   ].join('');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -38,11 +38,7 @@ export class RateHistory {
 
   /** Record the totals at `now` (oldest sample forgotten past `capacity`). */
   sample(now: number, queue: QueueCounters, milter: MilterStatsSnapshot): void {
-    this.#samples.push({
-      at: now, messages: milter.messagesTotal, enqueued: queue.enqueued, delivered: queue.delivered,
-      softBounced: queue.softBounced, hardBounced: queue.hardBounced, dropped: queue.dropped,
-      queued: queue.activeRecipients, queuedBytes: queue.queuedBytes,
-    });
+    this.#samples.push(RateHistory.take(now, queue, milter));
     if (this.#samples.length > this.capacity) this.#samples.shift();
   }
 
@@ -50,12 +46,26 @@ export class RateHistory {
     return this.#samples;
   }
 
-  /** Rates between successive samples, oldest first (one fewer than the samples). */
-  points(): RatePoint[] {
+  /** The totals at `now` as a sample (not stored). */
+  static take(now: number, queue: QueueCounters, milter: MilterStatsSnapshot): RateSample {
+    return {
+      at: now, messages: milter.messagesTotal, enqueued: queue.enqueued, delivered: queue.delivered,
+      softBounced: queue.softBounced, hardBounced: queue.hardBounced, dropped: queue.dropped,
+      queued: queue.activeRecipients, queuedBytes: queue.queuedBytes,
+    };
+  }
+
+  /**
+   * Rates between successive samples, oldest first. With `live` (the totals now), the interval
+   * from the last sample to now is the newest point, so a fresh daemon shows data at once.
+   */
+  points(live?: RateSample): RatePoint[] {
+    const all = live !== undefined && this.#samples.length > 0 && live.at - this.#samples[this.#samples.length - 1]!.at >= 1000
+      ? [...this.#samples, live] : this.#samples;
     const out: RatePoint[] = [];
-    for (let i = 1; i < this.#samples.length; i++) {
-      const a = this.#samples[i - 1]!;
-      const b = this.#samples[i]!;
+    for (let i = 1; i < all.length; i++) {
+      const a = all[i - 1]!;
+      const b = all[i]!;
       const secs = (b.at - a.at) / 1000;
       if (!(secs > 0)) continue;
       // A counter that went down (never, short of a bug) reads as 0, not as a negative rate.

@@ -165,34 +165,34 @@ export class TdcApp {
       // Journaling off: ask the MTA for no content at all (read at each new milter connection).
       wants: () => (app.#config.tdc.enabled ? JOURNAL_WANTS : CONTENT_FREE_WANTS),
     });
-    if (m.statusListen !== 'no') {
+    // Mail handling must not depend on the status or metrics port: a listener that cannot start is logged.
+    const optional = async <T>(what: string, start: () => Promise<T>): Promise<T | undefined> => {
       try {
-        app.#status = await startStatusServer({
-          listen: m.statusListen,
-          logger: deps.logger,
-          metrics: app.metrics,
-          tracker: app.tracker,
-          status: () => app.statusJson(),
-          readiness: () => app.readiness(),
-          page: () => app.statusPage(),
-        });
+        return await start();
       } catch (err) {
-        // Mail handling must not depend on the status port.
-        deps.logger.error(`status endpoint not started: ${describeError(err)}`);
+        deps.logger.error(`${what} not started: ${describeError(err)}`);
+        return undefined;
       }
+    };
+    if (m.statusListen !== 'no') {
+      app.#status = await optional('status endpoint', () => startStatusServer({
+        listen: m.statusListen,
+        logger: deps.logger,
+        metrics: app.metrics,
+        tracker: app.tracker,
+        status: () => app.statusJson(),
+        readiness: () => app.readiness(),
+        page: () => app.statusPage(),
+      }));
     }
     if (m.metricsListen !== 'no') {
-      try {
-        app.#metricsListener = await startMetricsServer({
-          listen: m.metricsListen,
-          allow: m.metricsAllow,
-          logger: deps.logger,
-          metrics: app.metrics,
-          readiness: () => app.readiness(),
-        });
-      } catch (err) {
-        deps.logger.error(`metrics listener not started: ${describeError(err)}`);
-      }
+      app.#metricsListener = await optional('metrics listener', () => startMetricsServer({
+        listen: m.metricsListen,
+        allow: m.metricsAllow,
+        logger: deps.logger,
+        metrics: app.metrics,
+        readiness: () => app.readiness(),
+      }));
     }
     app.#sampleRates();
     deps.logger.info(

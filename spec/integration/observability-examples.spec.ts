@@ -6,10 +6,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { DaemonProcess, writeConfig } from '../support/daemon-process';
 import { freePorts } from '../support/mta-sandbox';
+import { httpGet } from '../support/http-get';
 
 const ROOT = path.join(__dirname, '..', '..');
 const ALERTS = path.join(ROOT, 'examples', 'prometheus-alerts.yml');
@@ -64,17 +64,6 @@ function exported(text: string): Set<string> {
   return out;
 }
 
-function get(port: number, urlPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
-
 describe('examples/prometheus-alerts.yml', () => {
   it('passes promtool check rules', () => {
     const r = promtool(['check', 'rules', ALERTS]);
@@ -100,7 +89,7 @@ describe('metric names in the examples', () => {
     const [milterPort, statusPort] = await freePorts(2);
     daemon = await DaemonProcess.start(writeConfig(`[milter]\nlisten = inet:127.0.0.1:${milterPort}\nstatus_listen = 127.0.0.1:${statusPort}\n`));
     await daemon.waitForLine(/status endpoint on http/, 15_000);
-    metrics = exported(await get(statusPort!, '/metrics'));
+    metrics = exported((await httpGet(statusPort!, '/metrics')).body);
   });
 
   afterAll(async () => {

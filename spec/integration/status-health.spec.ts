@@ -5,26 +5,18 @@
  * refuses one outside it (403), serving only /metrics, /healthz and /readyz; SIGHUP moves the
  * reload metrics. Loopback only: 127.0.0.2 plays the remote Prometheus.
  */
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-process';
 import { freePorts } from '../support/mta-sandbox';
+import { httpGet } from '../support/http-get';
 import * as fs from 'node:fs';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 
-function get(port: number, urlPath: string, localAddress = '127.0.0.1'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false, localAddress }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
+async function get(port: number, urlPath: string, localAddress?: string): Promise<{ status: number; body: string }> {
+  const r = await httpGet(port, urlPath, localAddress);
+  return { status: r.status, body: r.body };
 }
 
 /** Poll an async condition every 50 ms. */

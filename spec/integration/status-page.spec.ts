@@ -5,26 +5,22 @@
  * kept in spec/artifacts/status-page.png (git-ignored) for a human to look at.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as path from 'node:path';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-process';
 import { freePorts } from '../support/mta-sandbox';
+import { httpGet } from '../support/http-get';
 import { Chromium, type Page } from '../support/chromium';
 import type { StatusJson, TrackJson } from '../../lib/status';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 const ARTIFACT = path.join(__dirname, '..', 'artifacts', 'status-page.png');
 
-function getJson<T>(port: number, urlPath: string): Promise<{ status: number; doc: T; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, doc: (res.headers['content-type'] ?? '').includes('json') ? JSON.parse(body) as T : body as unknown as T, headers: res.headers }));
-    }).on('error', reject);
-  });
+async function getJson<T>(port: number, urlPath: string): Promise<{ status: number; doc: T; headers: http.IncomingHttpHeaders }> {
+  const r = await httpGet(port, urlPath);
+  const json = (r.headers['content-type'] ?? '').includes('json');
+  return { status: r.status, headers: r.headers, doc: (json ? JSON.parse(r.body) : r.body) as T };
 }
 
 describe('the status page in headless Chromium', () => {

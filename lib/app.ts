@@ -13,11 +13,18 @@ import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
 import {
   CopyTracker,
+  IntakeHealth,
+  RateHistory,
   StatusMetrics,
   buildStatusJson,
+  fromLegacyCopyEvent,
+  renderStatusPage,
+  startMetricsServer,
   startStatusServer,
   type QueueSnapshot,
+  type Readiness,
 } from './status';
+import type { ForwarderEvent } from './forwarder/events';
 import * as fs from 'node:fs';
 import { VERSION } from './version';
 
@@ -61,10 +68,15 @@ export class TdcApp {
   readonly forwarder: Forwarder;
   readonly tracker = new CopyTracker();
   readonly metrics: StatusMetrics;
+  readonly health = new IntakeHealth();
+  /** Samples for the status page's charts: every 10 s, 10 minutes. */
+  readonly rates = new RateHistory();
   readonly startedAt: number;
   #milter: MilterServer | undefined;
   #status: { address: string; close(): Promise<void> } | undefined;
   readonly #journaler: Journaler;
+  #metricsListener: { address: string; close(): Promise<void> } | undefined;
+  #sampler: { cancel(): void } | undefined;
 
   private constructor(config: Config, deps: AppDeps) {
     this.#config = config;
@@ -76,6 +88,10 @@ export class TdcApp {
       clock: this.#clock,
       onEvent: (e) => {
         this.tracker.record(e);
+        // The forwarder still emits the old CopyEvent: bridge it to the ForwarderEvent stream
+        // (the intake address comes from the tracker, which the app told before the offer).
+        const fe = fromLegacyCopyEvent(e, this.tracker.intakeOf(e.copyId));
+        if (fe) this.observeForwarderEvent(fe);
         deps.onCopyEvent?.(e);
       },
     });
@@ -83,6 +99,9 @@ export class TdcApp {
       queue: () => this.queueSnapshot(),
       milter: () => this.milter.stats(),
       processMetrics: true,
+      version: VERSION,
+      startedAt: this.startedAt,
+      limits: () => ({ queueMaxMessages: this.#config.tdc.queueMaxMessages, queueMaxBytes: this.#config.tdc.queueMaxBytes }),
     });
     this.#journaler = new Journaler({
       logger: deps.logger,
@@ -92,11 +111,43 @@ export class TdcApp {
         this.tracker.noteCopy({ id: copy.id, queueId: copy.queueId, messageId: copy.messageId, intakeAddress: copy.intakeAddress });
         return this.forwarder.offerBuilt(copy, minBytes, build);
       },
-      // StatusMetrics's label type does not list 'skipped_header' yet (lib/status is another
-      // engineer's); prom-client takes any label value, so the decision is counted as it is.
-      decision: (policy, decision, count) => (this.metrics.decision as (p: string, d: string, n?: number) => void)(policy, decision, count),
+      decision: (policy, decision, count) => this.metrics.decision(policy, decision, count),
       ...(deps.onJournalBuilt ? { onJournalBuilt: deps.onJournalBuilt } : {}),
     });
+  }
+
+  /** One event of the forwarder's stream, for metrics and readiness. */
+  observeForwarderEvent(e: ForwarderEvent): void {
+    this.metrics.observeForwarderEvent(e);
+    this.health.observe(e);
+  }
+
+  /** `/readyz`: not ready while every attempt has failed for ready_failing_time, or the queue is full. */
+  readiness(): Readiness {
+    const q = this.forwarder.counters();
+    const t = this.#config.tdc;
+    return this.health.readiness({
+      now: this.#clock.now(),
+      failingTime: this.#config.milter.readyFailingTime,
+      queue: { messages: q.activeRecipients, bytes: q.queuedBytes },
+      limits: { maxMessages: t.queueMaxMessages, maxBytes: t.queueMaxBytes },
+    });
+  }
+
+  /** The status page's HTML. */
+  statusPage(): string {
+    return renderStatusPage({
+      status: this.statusJson(),
+      readiness: this.readiness(),
+      points: this.rates.points(RateHistory.take(this.#clock.now(), this.forwarder.counters(), this.milter.stats())),
+      recent: this.tracker.recent(25),
+      intervalSeconds: this.rates.intervalMs / 1000,
+    });
+  }
+
+  #sampleRates(): void {
+    this.rates.sample(this.#clock.now(), this.forwarder.counters(), this.milter.stats());
+    this.#sampler = this.#clock.setTimer(this.rates.intervalMs, () => this.#sampleRates());
   }
 
   queueSnapshot(): QueueSnapshot {
@@ -123,20 +174,36 @@ export class TdcApp {
       // Journaling off: ask the MTA for no content at all (read at each new milter connection).
       wants: () => (app.#config.tdc.enabled ? JOURNAL_WANTS : CONTENT_FREE_WANTS),
     });
-    if (m.statusListen !== 'no') {
+    // Mail handling must not depend on the status or metrics port: a listener that cannot start is logged.
+    const optional = async <T>(what: string, start: () => Promise<T>): Promise<T | undefined> => {
       try {
-        app.#status = await startStatusServer({
-          listen: m.statusListen,
-          logger: deps.logger,
-          metrics: app.metrics,
-          tracker: app.tracker,
-          status: () => app.statusJson(),
-        });
+        return await start();
       } catch (err) {
-        // Mail handling must not depend on the status port.
-        deps.logger.error(`status endpoint not started: ${describeError(err)}`);
+        deps.logger.error(`${what} not started: ${describeError(err)}`);
+        return undefined;
       }
+    };
+    if (m.statusListen !== 'no') {
+      app.#status = await optional('status endpoint', () => startStatusServer({
+        listen: m.statusListen,
+        logger: deps.logger,
+        metrics: app.metrics,
+        tracker: app.tracker,
+        status: () => app.statusJson(),
+        readiness: () => app.readiness(),
+        page: () => app.statusPage(),
+      }));
     }
+    if (m.metricsListen !== 'no') {
+      app.#metricsListener = await optional('metrics listener', () => startMetricsServer({
+        listen: m.metricsListen,
+        allow: m.metricsAllow,
+        logger: deps.logger,
+        metrics: app.metrics,
+        readiness: () => app.readiness(),
+      }));
+    }
+    app.#sampleRates();
     deps.logger.info(
       `journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}; ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}`,
     );
@@ -181,6 +248,9 @@ export class TdcApp {
     if (config.milter.statusListen !== old.milter.statusListen) {
       this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
     }
+    if (config.milter.metricsListen !== old.milter.metricsListen || config.milter.metricsAllow.join() !== old.milter.metricsAllow.join()) {
+      this.#deps.logger.warn('reload: metrics_listen or metrics_allow changed; they take effect when the daemon restarts');
+    }
     this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));
     this.#config = config;
     this.#deps.logger.info(`configuration reloaded; journaling ${config.tdc.enabled ? 'on' : 'off'}`);
@@ -198,6 +268,8 @@ export class TdcApp {
     await this.#milter?.close(Math.min(drainMs, 5000));
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
+    this.#sampler?.cancel();
     await this.#status?.close();
+    await this.#metricsListener?.close();
   }
 }

@@ -18,8 +18,8 @@ import type { NegotiationWants } from './negotiation';
 import { MilterSession, type SessionCounters } from './session';
 
 export interface MilterServerOptions {
-  /** 'inet:HOST:PORT' | 'inet6:[ADDR]:PORT' | 'unix:/path' | 'local:/path'; port 0 ok. */
-  listen: string;
+  /** Parsed (milter.conf), or text in any form lib/util/net-address reads (`inet:IP:PORT`, `inet:PORT@IP`, …); port 0 ok. */
+  listen: string | ListenAddress;
   /** unix only, e.g. 0o660 (applied after bind). */
   socketMode?: number;
   /** unix only: group name or numeric gid. */
@@ -122,7 +122,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 export async function startMilterServer(options: MilterServerOptions): Promise<MilterServer> {
-  const addr = parseListenAddress(options.listen);
+  const addr = typeof options.listen === 'string' ? parseListenAddress(options.listen) : options.listen;
   checkInt('maxPacketBytes', options.maxPacketBytes, 1, 0x7fffffff);
   checkInt('maxMessageBytes', options.maxMessageBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInt('socketMode', options.socketMode, 0, 0o7777);
@@ -138,7 +138,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   let closing: Promise<void> | undefined;
   let allClosed: (() => void) | undefined;
 
-  const listenAddressText = options.listen;
+  const listenAddressText = formatListenAddress(addr);
   const server = net.createServer({ noDelay: true });
   server.on('connection', (socket) => {
     connectionsTotal++;
@@ -226,7 +226,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   try {
     await listen(server, addr);
   } catch (err) {
-    throw new MilterListenError(`listen: cannot listen on ${options.listen}: ${describeError(err)}`, { cause: err });
+    throw new MilterListenError(`listen: cannot listen on ${listenAddressText}: ${describeError(err)}`, { cause: err });
   }
   let socketIno: number | undefined;
   if (addr.kind === 'unix') {
@@ -240,7 +240,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
       throw new MilterListenError(`listen: cannot set mode/group of unix:${addr.path}: ${describeError(err)}`, { cause: err });
     }
   }
-  server.on('error', (err) => log.error(`milter server ${options.listen}: ${describeError(err)}`));
+  server.on('error', (err) => log.error(`milter server ${listenAddressText}: ${describeError(err)}`));
 
   let resolved: ListenAddress = addr;
   let port: number | undefined;

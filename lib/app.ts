@@ -20,8 +20,10 @@ import {
   startStatusServer,
   type QueueSnapshot,
 } from './status';
-import * as fs from 'node:fs';
+import { Gauge } from 'prom-client';
 import { VERSION } from './version';
+import { formatListenAddress } from './util/net-address';
+import type { ConfigResult } from './config';
 
 
 export interface AppDeps {
@@ -38,10 +40,10 @@ export interface AppDeps {
 /** Forwarder settings from the effective [tdc] settings. */
 export function forwarderOptionsFrom(config: Config, overrides: Partial<ForwarderOptions> = {}): ForwarderOptions {
   const t = config.tdc;
-  const tlsCa = t.tlsCaFile ? [fs.readFileSync(t.tlsCaFile)] : undefined;
   return {
     relay: t.relay,
-    tlsCa,
+    // Read when the file was loaded: an unreadable CA file is the loader's refusal, never a throw here.
+    tlsCa: t.tlsCa !== undefined ? [Buffer.from(t.tlsCa, 'utf8')] : undefined,
     maxQueueAge: t.maxQueueAge,
     retryDelay: t.retryDelay,
     queueMaxMessages: t.queueMaxMessages,
@@ -67,6 +69,8 @@ export class TdcApp {
   #milter: MilterServer | undefined;
   #status: { address: string; close(): Promise<void> } | undefined;
   #fallbackIds = 0;
+  readonly #reloadOk: Gauge;
+  readonly #reloadOkAt: Gauge;
 
   private constructor(config: Config, deps: AppDeps) {
     this.#config = config;
@@ -86,6 +90,17 @@ export class TdcApp {
       milter: () => this.milter.stats(),
       processMetrics: true,
     });
+    // As Prometheus names its own: 1 until a reload is refused; the start counts as the first success.
+    this.#reloadOk = new Gauge({
+      name: 'tdc_config_last_reload_successful', help: 'Whether the last configuration reload (SIGHUP) succeeded (1) or was refused (0)',
+      registers: [this.metrics.registry],
+    });
+    this.#reloadOkAt = new Gauge({
+      name: 'tdc_config_last_reload_success_timestamp_seconds', help: 'When the configuration was last loaded successfully (start or reload), Unix seconds',
+      registers: [this.metrics.registry],
+    });
+    this.#reloadOk.set(1);
+    this.#reloadOkAt.set(this.startedAt / 1000);
   }
 
   queueSnapshot(): QueueSnapshot {
@@ -157,11 +172,36 @@ export class TdcApp {
     });
   }
 
+  /**
+   * SIGHUP: load the file again and apply it. Whatever goes wrong (a refused file, an unreadable CA
+   * bundle, anything thrown) is ONE error line, `reload refused: …; old settings kept`, the old settings
+   * stay and `tdc_config_last_reload_successful` drops to 0. Never throws. True when applied.
+   */
+  reloadFrom(load: () => ConfigResult): boolean {
+    let refused: string;
+    try {
+      const next = load();
+      if (next.ok) {
+        this.reload(next.config);
+        this.#reloadOk.set(1);
+        this.#reloadOkAt.set(this.#clock.now() / 1000);
+        return true;
+      }
+      refused = next.errors.join('; ');
+    } catch (err) {
+      refused = describeError(err);
+    }
+    this.#reloadOk.set(0);
+    this.#deps.logger.error(`reload refused: ${refused}; old settings kept`);
+    return false;
+  }
+
   /** Settings for the next message. The listener itself is not moved: that needs a restart. */
   reload(config: Config): void {
     const old = this.#config;
-    if (config.milter.listen !== old.milter.listen) {
-      this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
+    const listen = formatListenAddress(config.milter.listen);
+    if (listen !== formatListenAddress(old.milter.listen)) {
+      this.#deps.logger.warn(`reload: listen changed to ${listen}; restart the daemon to move the listener`);
     }
     const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
     if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {

@@ -1,13 +1,14 @@
 /**
  * The milter.conf schema: every key with its type, default, bounds and a one-line doc. Parsing,
  * defaults, the milter.conf.example check and `describeEffective` all derive from this table.
- * Imports only ./values (pure).
+ * Imports only ./values and util/net-address (pure).
  */
 import {
   parseAbsolutePath, parseAddressPattern, parseBool, parseCidr, parseDuration, parseEmailAddress, parseHeaderName,
   parseHostname, parseInteger, parseListen, parseName, parseOctal, parseRelay, parseSize, parseStatusListen, splitList,
   type Parsed,
 } from './values';
+import { formatListenAddress, type ListenAddress } from '../util/net-address';
 
 export type SectionKind = 'milter' | 'tdc' | 'direction' | 'policy';
 
@@ -42,7 +43,7 @@ const S = 1000;
 export const SCHEMA: readonly KeySpec[] = [
   // [milter]
   { section: 'milter', key: 'listen', field: 'listen', kind: 'listen', default: 'inet:127.0.0.1:8894', empty: 'forbidden',
-    doc: 'where the MTA connects: inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/path' },
+    doc: 'where the MTA connects: inet:IP:PORT, inet6:[ADDR]:PORT, unix:/path, or Sendmail style inet:PORT@IP, inet6:PORT@ADDR, local:/path' },
   { section: 'milter', key: 'socket_mode', field: 'socketMode', kind: 'octal', default: '0660', empty: 'forbidden', min: 0, max: 0o777,
     doc: 'permissions of a unix socket (octal)' },
   { section: 'milter', key: 'socket_group', field: 'socketGroup', kind: 'unix-group', default: '', empty: 'unset',
@@ -52,7 +53,7 @@ export const SCHEMA: readonly KeySpec[] = [
   { section: 'milter', key: 'group', field: 'group', kind: 'name', default: '', empty: 'unset',
     doc: 'this machine\'s group: the [group NAME] section whose settings apply on top of [tdc]' },
   { section: 'milter', key: 'status_listen', field: 'statusListen', kind: 'status-listen', default: '127.0.0.1:8895', empty: 'forbidden',
-    doc: 'status and metrics endpoint HOST:PORT, or no' },
+    doc: 'status and metrics endpoint, loopback only: 127.0.0.1:PORT or [::1]:PORT, or no' },
   { section: 'milter', key: 'log_level', field: 'logLevel', kind: 'enum', values: ['debug', 'info', 'warning', 'error'], default: 'info', empty: 'forbidden',
     doc: 'debug, info, warning or error' },
   { section: 'milter', key: 'log_format', field: 'logFormat', kind: 'enum', values: ['plain', 'json'], default: 'plain', empty: 'forbidden',
@@ -234,6 +235,7 @@ function formatScalar(spec: KeySpec, v: number): string {
 /** A Config value back as file text (durations/sizes in the largest exact unit). */
 export function formatValue(spec: KeySpec, value: unknown): string {
   if (value === undefined) return '';
+  if (spec.kind === 'listen') return formatListenAddress(value as ListenAddress);
   if (Array.isArray(value)) return value.join(', ');
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'number') return formatScalar(spec, value);

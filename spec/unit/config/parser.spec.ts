@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
+import { SCHEMA, loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
 import { GATEWAY_FS, TEST_CA_PEM } from '../../support/gateway-fs';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures/config');
@@ -85,6 +85,15 @@ describe('valid files', () => {
     ]);
     expect(c.sources['tdc.max_connections']).toBe('group emea (full.conf:50)');
     expect(c.sources['policy DEFAULT']).toBe('full.conf:47');
+  });
+
+  it('has exactly one Config field per schema row (plus tlsCa, the bundle read from tls_ca_file): no hand-mapped extras', () => {
+    const c = load('valid/full.conf');
+    for (const section of ['milter', 'tdc', 'direction'] as const) {
+      const fields = SCHEMA.filter((k) => k.section === section).map((k) => k.field);
+      const extra = section === 'tdc' ? ['tlsCa'] : [];
+      expect(Object.keys(c[section]).sort()).toEqual([...fields, ...extra].sort());
+    }
   });
 
   it('is deep-frozen', () => {

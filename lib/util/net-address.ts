@@ -24,6 +24,13 @@ function port(raw: string): number | string {
   return n > 65535 ? `port ${n} is above 65535` : n;
 }
 
+/** `[ADDR]:PORT` → its parts (unchecked), or undefined when the form is wrong. */
+function splitBracketed(text: string): { host: string; portText: string } | undefined {
+  const close = text.indexOf(']');
+  if (close < 0 || text[close + 1] !== ':') return undefined;
+  return { host: text.slice(1, close), portText: text.slice(close + 2) };
+}
+
 /**
  * `inet:127.0.0.1:8894` (Postfix), `inet:8894@127.0.0.1` (Sendmail), `inet6:[::1]:8894`, `inet6:8894@::1`,
  * `unix:/path`, `local:/path`. `localhost` means 127.0.0.1 (inet) and is never resolved; any other host
@@ -58,10 +65,9 @@ export function parseListenAddress(text: string): Parsed<ListenAddress> {
       let host: string;
       let portText: string;
       if (rest.startsWith('[')) {
-        const close = rest.indexOf(']');
-        if (close < 0 || rest[close + 1] !== ':') return no('expected [ADDR]:PORT');
-        host = rest.slice(1, close);
-        portText = rest.slice(close + 2);
+        const b = splitBracketed(rest);
+        if (b === undefined) return no('expected [ADDR]:PORT');
+        ({ host, portText } = b);
       } else if (rest.includes('@')) {
         const at = rest.indexOf('@');
         portText = rest.slice(0, at);
@@ -121,10 +127,9 @@ export function parseStatusAddress(text: string, opts: { loopbackOnly?: boolean 
   let host: string;
   let portText: string;
   if (s.startsWith('[')) {
-    const close = s.indexOf(']');
-    if (close < 0 || s[close + 1] !== ':') return no('a bracketed address needs the form [ADDR]:PORT');
-    host = s.slice(1, close);
-    portText = s.slice(close + 2);
+    const b = splitBracketed(s);
+    if (b === undefined) return no('a bracketed address needs the form [ADDR]:PORT');
+    ({ host, portText } = b);
     if (net.isIP(host) === 0) return no(`${host || '(empty)'} is not an IP address`);
   } else {
     const colon = s.lastIndexOf(':');

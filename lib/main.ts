@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The command line: `tdc-milter [run] [--config FILE]` starts the daemon; `check-config` and
- * `config` inspect a milter.conf; `--help`, `--version`. The COMMANDS table drives parsing and help
+ * `config` inspect a milter.conf; `--help`, `--version`. The COMMANDS table drives parsing, help and dispatch
  * (lib/cli/args). Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain (drain_time) and exit 0.
  * Process I/O only; the work happens in app.ts.
  */
@@ -27,20 +27,6 @@ const EXIT_CODES = `exit codes:
   1  failure (check-config: the file has problems, each printed as file:line: key: expected …, got …;
      run: not started; status/track: no answer or not found)
   2  usage error (unknown command or option, missing or extra argument), or the file cannot be read`;
-
-/** Every command: adding one is one row here and one case in `main`. */
-const COMMANDS: readonly CommandSpec[] = [
-  { name: 'run', help: 'start the milter daemon (the default command). SIGHUP reloads the file, SIGTERM drains and exits 0' },
-  { name: 'check-config', help: 'check the file as the daemon would load it (CA file read, socket directory, addresses); exit 0 when valid, 1 with every problem' },
-  { name: 'config', help: 'print the effective settings for this machine and the layer each came from' },
-  { name: 'status', options: [{ name: 'json', help: 'machine-readable output' }],
-    help: 'the.tdc.queue and each intake domain: active recipients, connections out, delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)' },
-  { name: 'track', operands: ['ID'], options: [{ name: 'json', help: 'machine-readable output' }],
-    help: 'the history of a journal copy, by copy id, MTA queue id or Message-ID' },
-  { name: 'help', help: 'print this help' },
-];
-
-const USAGE = formatUsage('tdc-milter', COMMANDS, EXIT_CODES);
 
 /** Which file to read: explicit, environment, system path, or none (embedded default). */
 function chooseConfigPath(explicit: string | undefined): string | undefined {
@@ -129,6 +115,74 @@ async function run(path: string | undefined): Promise<number> {
   });
 }
 
+/** What a command gets: the config file to use (undefined: the embedded default), operands, flags. */
+interface CommandContext {
+  path: string | undefined;
+  operands: string[];
+  flags: Set<string>;
+}
+
+interface Command extends CommandSpec {
+  action(ctx: CommandContext): Promise<number>;
+}
+
+/** Print the file's problems and return 1, or return the loaded config. */
+function loadOrReport(path: string | undefined): Extract<ConfigResult, { ok: true }> | number {
+  const r = loadConfig(path);
+  if (r.ok) return r;
+  for (const e of r.errors) process.stderr.write(`${e}\n`);
+  return 1;
+}
+
+/** `status` and `track` ask the running daemon's status endpoint. */
+async function askDaemon(ctx: CommandContext, ask: (listen: string, json: boolean) => Promise<{ stdout: string; stderr: string; exitCode: number }>): Promise<number> {
+  const r = loadOrReport(ctx.path);
+  if (typeof r === 'number') return r;
+  const out = await ask(r.config.milter.statusListen, ctx.flags.has('json'));
+  process.stdout.write(out.stdout);
+  process.stderr.write(out.stderr);
+  return out.exitCode;
+}
+
+const JSON_OPTION = { name: 'json', help: 'machine-readable output' } as const;
+
+/** Every command, its usage and its action: adding a command is one row here. */
+const COMMANDS: readonly Command[] = [
+  { name: 'run', help: 'start the milter daemon (the default command). SIGHUP reloads the file, SIGTERM drains and exits 0',
+    action: (ctx) => run(ctx.path) },
+  { name: 'check-config', help: 'check the file as the daemon would load it (CA file read, socket directory, addresses); exit 0 when valid, 1 with every problem',
+    action: async (ctx) => {
+      const r = loadConfig(ctx.path);
+      if (r.ok) {
+        process.stdout.write(`${ctx.path ?? '(embedded default)'}: configuration OK\n`);
+        return 0;
+      }
+      // Problems are the command's report (stdout, exit 1); a file it cannot read at all is exit 2.
+      for (const e of r.errors) (r.unreadable === true ? process.stderr : process.stdout).write(`${e}\n`);
+      return r.unreadable === true ? 2 : 1;
+    } },
+  { name: 'config', help: 'print the effective settings for this machine and the layer each came from',
+    action: async (ctx) => {
+      const r = loadOrReport(ctx.path);
+      if (typeof r === 'number') return r;
+      process.stdout.write(describeEffective(r.config));
+      return 0;
+    } },
+  { name: 'status', options: [JSON_OPTION],
+    help: 'the.tdc.queue and each intake domain: active recipients, connections out, delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)',
+    action: (ctx) => askDaemon(ctx, (listen, json) => statusCommand(listen, { json })) },
+  { name: 'track', operands: ['ID'], options: [JSON_OPTION], help: 'the history of a journal copy, by copy id, MTA queue id or Message-ID',
+    action: (ctx) => askDaemon(ctx, (listen, json) => trackCommand(listen, ctx.operands[0], { json })) },
+  { name: 'help', help: 'print this help', action: async () => {
+    process.stdout.write(usage());
+    return 0;
+  } },
+];
+
+function usage(): string {
+  return formatUsage('tdc-milter', COMMANDS, EXIT_CODES);
+}
+
 async function main(argv: string[]): Promise<number> {
   const line = parseCommandLine(argv, COMMANDS, 'run');
   switch (line.kind) {
@@ -136,64 +190,15 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`tdc-milter: ${line.message}\nusage: tdc-milter [COMMAND] [OPTIONS]; tdc-milter --help lists them\n`);
       return 2;
     case 'help':
-      process.stdout.write(USAGE);
+      process.stdout.write(usage());
       return 0;
     case 'version':
       process.stdout.write(`tdc-milter ${VERSION}\n`);
       return 0;
-    case 'command':
-      break;
-  }
-  const path = chooseConfigPath(line.config);
-  const json = line.flags.has('json');
-  switch (line.command) {
-    case 'run':
-      return run(path);
-    case 'check-config': {
-      const r = loadConfig(path);
-      if (r.ok) {
-        process.stdout.write(`${path ?? '(embedded default)'}: configuration OK\n`);
-        return 0;
-      }
-      if (r.unreadable === true) {
-        for (const e of r.errors) process.stderr.write(`${e}\n`);
-        return 2;
-      }
-      for (const e of r.errors) process.stdout.write(`${e}\n`);
-      return 1;
+    case 'command': {
+      const command = COMMANDS.find((c) => c.name === line.command)!; // parseCommandLine only names listed commands
+      return command.action({ path: chooseConfigPath(line.config), operands: line.operands, flags: line.flags });
     }
-    case 'config': {
-      const r = loadConfig(path);
-      if (!r.ok) {
-        for (const e of r.errors) process.stderr.write(`${e}\n`);
-        return 1;
-      }
-      process.stdout.write(describeEffective(r.config));
-      return 0;
-    }
-    case 'status':
-    case 'track': {
-      const r = loadConfig(path);
-      if (!r.ok) {
-        for (const e of r.errors) process.stderr.write(`${e}\n`);
-        return 1;
-      }
-      const listen = r.config.milter.statusListen;
-      const out =
-        line.command === 'status'
-          ? await statusCommand(listen, { json })
-          : await trackCommand(listen, line.operands[0], { json });
-      process.stdout.write(out.stdout);
-      process.stderr.write(out.stderr);
-      return out.exitCode;
-    }
-    case 'help':
-      process.stdout.write(USAGE);
-      return 0;
-    default:
-      // A row in COMMANDS without a case here: our bug, said plainly.
-      process.stderr.write(`tdc-milter: command ${line.command} is listed but not implemented\n`);
-      return 2;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Security defaults of the assembled daemon (TdcApp from config): listeners on loopback by default, a
- * non-loopback status_listen refused (mail still flows), the unix socket's default mode and a group
+ * non-loopback status_listen refused by the configuration, the unix socket's default mode and a group
  * applied, copies planned only to configured intake addresses for any envelope (fast-check), and no
  * message body or header values in any log line, debug included. Related tests live elsewhere: the
  * untrusted intake certificate (copy-faults, forwarder-replies), the status guard itself (status-server).

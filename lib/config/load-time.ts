@@ -1,7 +1,7 @@
 /**
  * The checks and reads milter.conf needs from the file system, done once when the file is loaded so
  * that `check-config` and the daemon (start and reload) accept exactly the same files: the CA bundle
- * is read and every certificate in it parsed, a unix socket's directory must exist. All file I/O of
+ * is read and every certificate in it parsed, a unix socket's directory and group must exist. All file I/O of
  * lib/config goes through the injectable `ConfigIo`. Imports node:fs/crypto/path and util only.
  */
 import { X509Certificate } from 'node:crypto';
@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeError } from '../util/errors';
 import type { ListenAddress } from '../util/net-address';
+import { findGroupId } from '../util/unix-group';
 
 /** What loading needs from the file system (a fake in unit specs). */
 export interface ConfigIo {
@@ -73,4 +74,18 @@ export function checkListenDirectory(listen: ListenAddress, text: string, io: Co
   const dir = path.dirname(listen.path);
   if (io.isDirectory(dir)) return undefined;
   return `expected a unix socket in an existing directory, got ${JSON.stringify(text)} (no directory ${dir})`;
+}
+
+export const GROUP_FILE = '/etc/group';
+
+/** A unix socket's socket_group must be a gid or a group of /etc/group (the milter server chowns to it). */
+export function checkSocketGroup(listen: ListenAddress, group: string, io: ConfigIo): string | undefined {
+  if (listen.kind !== 'unix' || /^\d+$/.test(group)) return undefined;
+  let text: string;
+  try {
+    text = io.readFile(GROUP_FILE);
+  } catch (err) {
+    return `expected a group of ${GROUP_FILE} or a numeric gid, got ${JSON.stringify(group)} (cannot read ${GROUP_FILE}: ${messageOf(err)})`;
+  }
+  return findGroupId(group, text) === undefined ? `expected a group of ${GROUP_FILE} or a numeric gid, got ${JSON.stringify(group)}` : undefined;
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../util/logger';
 import { MilterListenError } from './errors';
 import { DEFAULT_MAX_PACKET_BYTES } from './frame-decoder';
 import { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address';
+import { findGroupId } from '../util/unix-group';
 import type { NegotiationWants } from './negotiation';
 import { MilterSession, type SessionCounters } from './session';
 
@@ -82,10 +83,8 @@ export function resolveGroup(group: string, groupFile = '/etc/group'): number {
   } catch (err) {
     throw new MilterListenError(`socketGroup: cannot read ${groupFile} to look up "${group}": ${describeError(err)}`);
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length >= 3 && f[0] === group && /^\d+$/.test(f[2]!)) return Number(f[2]);
-  }
+  const gid = findGroupId(group, text);
+  if (gid !== undefined) return gid;
   throw new MilterListenError(`socketGroup: expected a group name from ${groupFile} or a numeric gid, got "${group}"`);
 }
 

@@ -236,7 +236,7 @@ describe('tdc-milter command line', () => {
 
   // check-config = daemon: the daemon refuses each of these files at start with the very same line.
   it.each(['status-listen-hostname.conf', 'status-listen-not-loopback.conf', 'listen-hostname.conf', 'missing-ca-file.conf',
-    'ca-file-not-pem.conf', 'unix-socket-missing-directory.conf'])('%s: check-config exits 1 and run refuses to start, with the same file:line', (name) => {
+    'ca-file-not-pem.conf', 'unix-socket-missing-directory.conf', 'socket-group-unknown.conf'])('%s: check-config exits 1 and run refuses to start, with the same file:line', (name) => {
     const file = path.resolve(__dirname, '../fixtures/config/invalid', name);
     const expected = [...fs.readFileSync(file, 'utf8').matchAll(/^# expect: (.*)$/gm)].map((m) => `${file}:${m[1]}`);
     expect(expected).toHaveLength(1);

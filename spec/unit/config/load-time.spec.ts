@@ -2,7 +2,7 @@
  * What milter.conf reads and checks at load time (lib/config/load-time): the CA bundle (readable, PEM,
  * every certificate parsable) and a unix socket's directory, through an injected ConfigIo.
  */
-import { checkListenDirectory, readCaBundle, type ConfigIo } from '../../../lib/config/load-time';
+import { checkListenDirectory, checkSocketGroup, readCaBundle, type ConfigIo } from '../../../lib/config/load-time';
 import { TEST_CA_PEM } from '../../support/gateway-fs';
 
 function io(files: Record<string, string>, dirs: string[] = []): ConfigIo {
@@ -48,5 +48,21 @@ describe('checkListenDirectory', () => {
   it('refuses a socket whose directory does not exist, quoting the value as written', () => {
     expect(checkListenDirectory({ kind: 'unix', path: '/run/tdc/tdc.sock' }, 'local:/run/tdc/tdc.sock', fs))
       .toBe('expected a unix socket in an existing directory, got "local:/run/tdc/tdc.sock" (no directory /run/tdc)');
+  });
+});
+
+describe('checkSocketGroup', () => {
+  const unix = { kind: 'unix', path: '/var/spool/postfix/tdc/tdc.sock' } as const;
+  const fs = io({ '/etc/group': 'root:x:0:\npostfix:x:114:\nbroken:x:\n' });
+  it('accepts a group of /etc/group, a numeric gid, and anything for an inet listener (no socket to chown)', () => {
+    expect(checkSocketGroup(unix, 'postfix', fs)).toBeUndefined();
+    expect(checkSocketGroup(unix, '4242', fs)).toBeUndefined();
+    expect(checkSocketGroup({ kind: 'inet', host: '127.0.0.1', port: 1 }, 'nosuch', fs)).toBeUndefined();
+  });
+  it.each(['nosuch', 'broken', 'postfi'])('refuses %j', (group) => {
+    expect(checkSocketGroup(unix, group, fs)).toBe(`expected a group of /etc/group or a numeric gid, got "${group}"`);
+  });
+  it('says when /etc/group cannot be read', () => {
+    expect(checkSocketGroup(unix, 'postfix', io({}))).toMatch(/^expected a group of \/etc\/group or a numeric gid, got "postfix" \(cannot read \/etc\/group: ENOENT/);
   });
 });

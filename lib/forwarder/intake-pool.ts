@@ -134,7 +134,8 @@ export class IntakePool {
     if (this.#route && !this.#retired) {
       const opening = [...this.#conns].filter((c) => c.state === 'opening');
       const unbound = this.#waiting.filter((w) => !opening.some((c) => c.forWaiter === w));
-      let spare = opening.filter((c) => c.forWaiter === undefined).length;
+      // Unbound openings and connections finishing a transaction (RSET under way) will take a copy soon.
+      let spare = opening.filter((c) => c.forWaiter === undefined).length + [...this.#conns].filter((c) => c.state === 'settling').length;
       for (const w of unbound) {
         if (spare > 0) { spare -= 1; continue; }
         if (!this.#host.mayOpen(this)) break;

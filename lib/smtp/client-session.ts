@@ -108,9 +108,8 @@ interface Txn {
   bdat: boolean;
   expect: Step[];
   failure?: SmtpFailure;
-  /** Replies come back before the DATA/BDAT command has been written (no PIPELINING, or BDAT). */
-  stepwise: boolean;
-  mailParams: string;
+  /** MAIL and RCPT (and DATA, unless BDAT) went in one write (RFC 2920). */
+  pipelined: boolean;
 }
 
 const CRLF = '\r\n';
@@ -242,7 +241,7 @@ export class ClientSession {
     if (bdat) params += ' BODY=BINARYMIME';
     else if (t.body !== '7bit') params += ' BODY=8BITMIME';
     if (caps.size !== undefined) params += ` SIZE=${t.bytes}`;
-    const txn: Txn = { t, bdat, expect: [], stepwise: !caps.pipelining || bdat, mailParams: params };
+    const txn: Txn = { t, bdat, expect: [], pipelined: caps.pipelining };
     this.#txn = txn;
     this.#state = 'transaction';
     const mail = `MAIL FROM:<>${params}${CRLF}`;
@@ -314,18 +313,19 @@ export class ClientSession {
     switch (step) {
       case 'mail':
         if (reply.code !== 250) fail('mail');
-        else if (txn.stepwise && !txn.failure) {
+        else if (!txn.pipelined && !txn.failure) {
           txn.expect.push('rcpt');
           out.write.push(b(`RCPT TO:<${txn.t.recipient}>${CRLF}`));
         }
         break;
       case 'rcpt':
         if (reply.code !== 250 && reply.code !== 251) fail('rcpt');
-        else if (txn.stepwise && !txn.failure) {
+        else if (!txn.failure) {
           if (txn.bdat) {
+            // BDAT only once the envelope is accepted: a refused BDAT's bytes could not be taken back.
             txn.expect.push('message');
             out.write.push(b(`BDAT ${txn.t.bytes} LAST${CRLF}`), ...pieces(txn.t.raw));
-          } else {
+          } else if (!txn.pipelined) {
             txn.expect.push('data');
             out.write.push(b(`DATA${CRLF}`));
           }

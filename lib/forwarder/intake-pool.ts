@@ -95,11 +95,15 @@ export class IntakePool {
     this.pump();
   }
 
-  /** Stop taking copies: idle connections QUIT now, busy ones after their copy. */
-  retire(): void {
+  /**
+   * Stop taking copies: idle connections QUIT now, busy ones after their copy. Returns the copies
+   * still waiting (the caller hands them to the pool that replaces this one, or ends them).
+   */
+  retire(): Waiter[] {
     this.#retired = true;
     this.#demand = 0;
     for (const c of this.#conns) if (c.state === 'ready') this.#quit(c);
+    return this.#waiting.splice(0);
   }
 
   /** Hand a copy over; `w.resolve` is called exactly once. */

@@ -192,11 +192,25 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
     else this.#router.reconfigure({ relay: options.relay, mxPort: options.mxPort });
     if (changed) {
       this.#tlsSessions.clear();
-      for (const p of this.#pools.values()) {
-        p.retire();
-        this.#retired.add(p);
-      }
+      const old = [...this.#pools.values()];
       this.#pools.clear();
+      for (const p of old) {
+        this.#retired.add(p);
+        const waiting = p.retire();
+        if (waiting.length === 0) continue;
+        // Copies not yet on a connection go out under the new settings (a fresh route lookup first).
+        for (const w of waiting) {
+          void this.#route(p.domain, w.signal, w.copy).then((r) => {
+            if ('outcome' in r || this.#closed) {
+              w.resolve('outcome' in r ? r : abortedResult('the forwarder is closing'));
+              return;
+            }
+            const pool = this.#poolFor(p.domain);
+            pool.setRoute(r.route);
+            pool.enqueue(w);
+          });
+        }
+      }
     }
     this.#released();
   }
@@ -205,7 +219,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
   async close(waitMs = 3000): Promise<void> {
     this.#closed = true;
     const all = (): IntakePool[] => [...this.#pools.values(), ...this.#retired];
-    for (const p of all()) p.retire();
+    for (const p of all()) for (const w of p.retire()) w.resolve(abortedResult('the forwarder is closing'));
     if (this.stats().connections === 0) return;
     await new Promise<void>((resolve) => {
       const timer = this.#clock.setTimer(waitMs, () => {

@@ -115,6 +115,14 @@ describe('SmtpAgent against a real Postfix smtpd (TLS required)', () => {
     expect(postfix.maillog()).not.toMatch(/improper command pipelining/);
   });
 
+  it('sends a binary copy (a 3000-byte line) as 8BITMIME over DATA: Postfix offers CHUNKING but not BINARYMIME', async () => {
+    const agent = agentOn(postfix.smtpPort);
+    const raw = message('binary', `${'b'.repeat(3000)}\r\nshort\r\n`);
+    expect(await agent.deliver({ ...copy(raw), body: 'binary' }, ctx())).toMatchObject({ outcome: 'delivered' });
+    await until(() => deliveredMessage('binary') !== undefined, 20_000, 'the binary copy in the Maildir');
+    expect(deliveredMessage('binary')?.equals(raw)).toBe(true);
+  });
+
   it('a copy over the listener\'s SIZE is a hard 5.3.4 before any data', async () => {
     const agent = agentOn(postfix.ports.small!);
     const r = await agent.deliver(copy(message('too-big', 'x'.repeat(60) + '\r\n'.repeat(1) + 'y'.repeat(8000) + '\r\n')), ctx());

@@ -10,7 +10,8 @@ import type { DeliveryResult, QueuedCopy } from '../../lib/forwarder/delivery-ag
 import type { ConnectionEvent, DnsEvent } from '../../lib/forwarder/events';
 import type { DnsResolverLike } from '../../lib/forwarder/route';
 import type { ForwarderOptions } from '../../lib/forwarder/types';
-import { systemClock } from '../../lib/util/clock';
+import { ManualClock, systemClock } from '../../lib/util/clock';
+import { IDLE_CLOSE_MS } from '../../lib/forwarder/intake-pool';
 import { loopbackOptions, until } from '../support/forwarder-harness';
 import { ScriptedIntake, SilentServer, closedPort, type IntakeOptions } from '../support/scripted-intake';
 
@@ -321,6 +322,22 @@ describe('SmtpAgent: connections', () => {
     expect(Date.now() - dropped).toBeGreaterThanOrEqual(900);
   });
 
+  it('closes an idle connection exactly IDLE_CLOSE_MS after demand drops to 0, on the injected clock', async () => {
+    const server = await intake();
+    const clock = new ManualClock();
+    const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}` }, { clock });
+    agent.demand('journal@intake.test', 1);
+    await until(() => events.some((e) => e.type === 'tls_established'), 5000, 'TLS');
+    await new Promise((r) => setTimeout(r, 200)); // the EHLO over TLS
+    agent.demand('journal@intake.test', 0);
+    clock.advance(IDLE_CLOSE_MS - 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(server.connectionsOpen).toBe(1);
+    clock.advance(1);
+    await until(() => server.connectionsOpen === 0, 5000, 'the idle close');
+    expect(events.at(-1)).toMatchObject({ type: 'connection_closed', delivered: 0 });
+  });
+
   it('carries at most messagesPerConnection copies per connection', async () => {
     const server = await intake();
     const { agent } = rig({ relay: `[127.0.0.1]:${server.port}`, messagesPerConnection: 2 });
@@ -367,6 +384,30 @@ describe('SmtpAgent: connections', () => {
     await until(() => silent.connections === 1, 5000, 'the connection');
     ac.abort();
     expect(await p).toMatchObject({ outcome: 'soft', kind: 'aborted' });
+  });
+
+  it('a reconfigure that changes where copies go sends the copies still waiting under the new settings', async () => {
+    const silent = await SilentServer.start();
+    servers.push(silent);
+    const server = await intake();
+    const { agent } = rig({ relay: `[127.0.0.1]:${silent.port}`, commandTimeout: 5000 });
+    const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
+    await until(() => silent.connections === 1, 5000, 'the connection to the silent server');
+    agent.reconfigure(loopbackOptions({ tlsServername: 'intake.test', relay: `[127.0.0.1]:${server.port}`, commandTimeout: 5000 }));
+    expect(await p).toMatchObject({ outcome: 'delivered' });
+    expect(server.received).toHaveLength(1);
+  });
+
+  it('close() ends a copy still waiting for a connection as aborted', async () => {
+    const silent = await SilentServer.start();
+    servers.push(silent);
+    const { agent } = rig({ relay: `[127.0.0.1]:${silent.port}`, commandTimeout: 5000 });
+    const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
+    await until(() => silent.connections === 1, 5000, 'the connection');
+    const closing = agent.close(200);
+    expect(await p).toMatchObject({ outcome: 'soft', kind: 'aborted' });
+    await closing;
+    expect(agent.stats().connections).toBe(0);
   });
 
   it('close() ends idle connections and later copies fail as local', async () => {

@@ -6,16 +6,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { installFastDotStuffing, nodemailerTransform, sameAsReference, type TransformFn } from '../../../lib/forwarder/nodemailer-data-stream';
-
-/** Everything `transform` writes for `pieces`, with the end of data, and the stream's counters. */
-function through(transform: TransformFn, pieces: Buffer[]): { bytes: string; inCount: number; outCount: number } {
-  const s = new DataStream();
-  const out: Buffer[] = [];
-  (s as unknown as { push(b: Buffer): boolean }).push = (b) => { out.push(b); return true; };
-  for (const p of pieces) transform.call(s, p, 'buffer', () => {});
-  (s as unknown as { _flush(done: () => void): void })._flush(() => {});
-  return { bytes: Buffer.concat(out).toString('latin1'), inCount: s.inByteCount, outCount: s.outByteCount };
-}
+import { through } from '../../support/nodemailer-oracle';
 
 const reference = nodemailerTransform();
 installFastDotStuffing();

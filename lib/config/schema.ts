@@ -8,12 +8,14 @@ import {
   parseHostname, parseInteger, parseListen, parseName, parseOctal, parseRelay, parseSize, parseStatusListen, splitList,
   type Parsed,
 } from './values';
+import { parseHeaderRule } from './header-rule';
 
 export type SectionKind = 'milter' | 'tdc' | 'direction' | 'policy';
 
 export type ValueKind =
   | 'listen' | 'octal' | 'unix-group' | 'hostname' | 'name' | 'status-listen' | 'enum' | 'path' | 'size'
-  | 'duration' | 'int' | 'bool' | 'email' | 'relay' | 'header-name' | 'word-list' | 'cidr-list' | 'pattern-list';
+  | 'duration' | 'int' | 'bool' | 'email' | 'relay' | 'header-name' | 'word-list' | 'cidr-list' | 'pattern-list'
+  | 'header-rule-list';
 
 export interface KeySpec {
   section: SectionKind;
@@ -31,6 +33,8 @@ export interface KeySpec {
   min?: number;
   max?: number;
   values?: readonly string[];
+  /** The key may be given on several lines of a section; each line adds to the list. */
+  repeatable?: boolean;
   doc: string;
 }
 
@@ -110,6 +114,8 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: 'global: [tdc] intake_address; custom: this policy\'s intake_address; no: not journaled' },
   { section: 'policy', key: 'intake_address', field: 'intakeAddress', kind: 'email', default: '', empty: 'unset',
     doc: 'the intake address of a tdc = custom policy' },
+  { section: 'policy', key: 'skip_if_header', field: 'skipIfHeader', kind: 'header-rule-list', default: '', empty: 'empty', repeatable: true,
+    doc: 'HEADER: REGEX (case-insensitive), one rule per line, repeatable: mail with a matching header is not journaled for this policy' },
 ];
 
 export const SECTION_KINDS: readonly SectionKind[] = ['milter', 'tdc', 'direction', 'policy'];
@@ -175,6 +181,11 @@ function parseScalar(spec: KeySpec, text: string): Parsed<unknown> {
       return parseList(text, parseCidr, 'networks such as 10.0.0.0/8 or 2001:db8::/32', (s) => s.toLowerCase());
     case 'pattern-list':
       return parseList(text, parseAddressPattern, 'address patterns (user@domain, @domain, @.domain or user@)', (s) => s.toLowerCase());
+    case 'header-rule-list': {
+      // One rule per line: a regular expression may itself contain commas.
+      const r = parseHeaderRule(text);
+      return r.ok ? { ok: true, value: [r.value] } : r;
+    }
   }
 }
 
@@ -234,6 +245,7 @@ function formatScalar(spec: KeySpec, v: number): string {
 /** A Config value back as file text (durations/sizes in the largest exact unit). */
 export function formatValue(spec: KeySpec, value: unknown): string {
   if (value === undefined) return '';
+  if (spec.kind === 'header-rule-list') return (value as { header: string; pattern: string }[]).map((r) => `${r.header}: ${r.pattern}`).join('\n');
   if (Array.isArray(value)) return value.join(', ');
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'number') return formatScalar(spec, value);

@@ -59,6 +59,8 @@ export interface Policy {
   tdc: PolicyTdc;
   /** Set exactly when tdc = custom. */
   intakeAddress?: string;
+  /** `skip_if_header` rules in file order (set only when there are some): mail with a matching header is not journaled for this policy. */
+  skipIfHeader?: { header: string; pattern: string }[];
 }
 
 export interface Config {

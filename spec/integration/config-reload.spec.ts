@@ -87,6 +87,8 @@ command_timeout = 5s
     await feedIncoming(milterPort!, ['CFGA2']);
     await until(() => intake.received.length === 2, 15_000, 'the second copy at the intake');
     expect(intake.received.map((r) => r.secure)).toEqual([true, true]);
+    // The intake may hold the copy a moment before the daemon has read its reply and logged it.
+    await daemon.waitForLine(/Message done .*MID CFGA2\.1 /, 10_000);
     expect(daemon.matching(/Message done .*MID CFGA2\.1 /)).toHaveLength(1);
 
     fs.copyFileSync(TEST_CA_FILE, caFile);

@@ -60,6 +60,7 @@ command_timeout = 5s
     daemon = await DaemonProcess.start(configFile);
     // Sendmail's order in the file; the daemon says where it listens in Postfix's.
     expect(daemon.matching(/milter listening on/)).toEqual([expect.stringContaining(`milter listening on inet:127.0.0.1:${milterPort}`)]);
+    await daemon.waitForLine(/status endpoint on/, 10_000); // it starts after the milter listener
     const started = await getMetrics(statusPort!);
     expect(metric(started, 'tdc_config_last_reload_successful')).toBe(1);
     const startedAt = metric(started, 'tdc_config_last_reload_success_timestamp_seconds')!;

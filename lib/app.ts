@@ -31,6 +31,8 @@ export interface AppDeps {
   onCopyEvent?: (e: CopyEvent) => void;
   /** Overrides for tests: DNS servers for MX lookups, TLS server name. */
   forwarderOverrides?: Partial<ForwarderOptions>;
+  /** The listening socket systemd passed (socket activation); served instead of binding `listen`. */
+  inheritedListener?: { fd: number; name?: string | undefined };
   /** Called with every journal copy built, before it is offered (tests read the bytes). */
   onJournalBuilt?: (copy: { id: string; intakeAddress: string; raw: Buffer }) => void;
 }
@@ -105,6 +107,7 @@ export class TdcApp {
       listen: m.listen,
       socketMode: m.socketMode,
       socketGroup: m.socketGroup,
+      ...(deps.inheritedListener !== undefined ? { inherited: deps.inheritedListener } : {}),
       logger: deps.logger,
       maxMessageBytes: m.maxMessageSize,
       onMessage: (msg) => app.metrics.timeJournal(() => app.handleMessage(msg)),
@@ -244,11 +247,19 @@ export class TdcApp {
     return `NOQUEUE-${this.#clock.now().toString(36)}-${this.#fallbackIds}`;
   }
 
-  /** SIGTERM: stop taking mail, give queued copies `drainMs` to go, then close everything. */
+  /**
+   * SIGTERM: stop accepting milter connections, serve the open ones until the MTA closes them,
+   * then give queued copies the rest of `drainMs` to go, then close everything.
+   */
   async stop(drainMs: number): Promise<void> {
     const started = this.#clock.now();
-    // Sessions in progress may still hand us messages; let them finish first (bounded).
-    await this.#milter?.close(Math.min(drainMs, 5000));
+    // Cutting an open milter connection would send the rest of that SMTP session's mail on
+    // unjournaled (milter_default_action = accept), so the MTA decides when it ends, within drain_time.
+    const open = this.#milter?.stats().activeSessions ?? 0;
+    if (open > 0) {
+      this.#deps.logger.info(`${open} milter connection(s) open: serving them until the MTA closes them, for up to ${drainMs / 1000}s (drain_time)`);
+    }
+    await this.#milter?.close(drainMs);
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
     await this.#status?.close();

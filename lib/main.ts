@@ -10,6 +10,7 @@ import { TdcApp } from './app';
 import { statusCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
+import { listenFdsFromEnv, notifySystemd, unsetListenEnv } from './util/systemd';
 
 const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
 
@@ -123,9 +124,14 @@ async function run(path: string | undefined): Promise<number> {
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
   logger.info(`starting tdc-milter with ${path ?? 'the embedded default configuration'}`);
+  // Socket activation: serve the socket systemd holds, so the MTA's connections wait in its backlog across a restart.
+  const activation = listenFdsFromEnv(process.env, process.pid);
+  unsetListenEnv(process.env);
+  if (activation.kind === 'ignored') logger.warn(`socket activation not used: ${activation.reason}; binding listen itself`);
+  const inheritedListener = activation.kind === 'inherited' ? activation.listener : undefined;
 
   try {
-    app = await TdcApp.start(first.config, { logger });
+    app = await TdcApp.start(first.config, { logger, ...(inheritedListener ? { inheritedListener } : {}) });
   } catch (err) {
     logger.error(`not started: ${describeError(err)}`);
     await logger.close();
@@ -133,6 +139,7 @@ async function run(path: string | undefined): Promise<number> {
   }
   const running = app;
   if (reloadPending) reload(running);
+  void notifySystemd(['--ready', `--status=serving ${running.milter.listenAddress}`]).then((e) => e && logger.warn(`readiness not reported to systemd: ${e}`));
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -143,6 +150,7 @@ async function run(path: string | undefined): Promise<number> {
       const drainMs = running.config.milter.drainTime;
       const before = running.forwarder.counters();
       const started = Date.now();
+      void notifySystemd(['STOPPING=1']);
       logger.info(
         `${signal} received: no new messages; ${before.activeRecipients} journal copies queued, ` +
           `draining for up to ${secondsText(drainMs)} (drain_time)`,

@@ -10,6 +10,7 @@ import { TdcApp } from './app';
 import { statusCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
+import { explainCommand } from './cli/explain';
 import { listenFdsFromEnv, notifySystemd, unsetListenEnv } from './util/systemd';
 
 const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
@@ -30,6 +31,10 @@ commands:
                  delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)
   track ID [--json]
                  the history of a journal copy, by copy id, MTA queue id or Message-ID
+  explain --from ADDR --rcpt ADDR [--rcpt ...] [--client-ip IP] [--daemon-name NAME] [--auth USER]
+          [--header 'Name: value' ...]
+                 the direction, each recipient's policy and decision, and the intake each journal
+                 copy would go to; nothing is sent
   help           this text
 
 --config FILE    the configuration file; default: $TDC_MILTER_CONFIG, else ${SYSTEM_CONFIG}
@@ -173,7 +178,20 @@ async function run(path: string | undefined): Promise<number> {
   });
 }
 
+/** Write a one-shot command's output; its exit code. */
+function finish(out: { exitCode: number; stdout: string; stderr: string }): number {
+  process.stdout.write(out.stdout);
+  process.stderr.write(out.stderr);
+  return out.exitCode;
+}
+
 async function main(argv: string[]): Promise<number> {
+  // explain and check-intake parse their own options (lib/cli/).
+  const configFor = (p: string | undefined) => {
+    const chosen = chooseConfigPath(p);
+    return { result: loadConfig(chosen), name: chosen ?? '(embedded default)' };
+  };
+  if (argv[0] === 'explain') return finish(explainCommand(argv.slice(1), configFor));
   let args: Args;
   try {
     args = parseArgs(argv);

@@ -11,6 +11,7 @@ import { statusCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
 import { explainCommand } from './cli/explain';
+import { checkIntakeCommand } from './cli/check-intake';
 import { listenFdsFromEnv, notifySystemd, unsetListenEnv } from './util/systemd';
 
 const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
@@ -35,6 +36,9 @@ commands:
           [--header 'Name: value' ...]
                  the direction, each recipient's policy and decision, and the intake each journal
                  copy would go to; nothing is sent
+  check-intake [ADDRESS] [--dns SERVER] [--port PORT] [--send]
+                 check the way to the intake: relay or MX, STARTTLS (TLS 1.2+), certificate,
+                 MAIL FROM:<> and RCPT TO; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
   help           this text
 
 --config FILE    the configuration file; default: $TDC_MILTER_CONFIG, else ${SYSTEM_CONFIG}
@@ -192,6 +196,7 @@ async function main(argv: string[]): Promise<number> {
     return { result: loadConfig(chosen), name: chosen ?? '(embedded default)' };
   };
   if (argv[0] === 'explain') return finish(explainCommand(argv.slice(1), configFor));
+  if (argv[0] === 'check-intake') return finish(await checkIntakeCommand(argv.slice(1), configFor));
   let args: Args;
   try {
     args = parseArgs(argv);

@@ -256,10 +256,11 @@ export class TdcApp {
     // Cutting an open milter connection would send the rest of that SMTP session's mail on
     // unjournaled (milter_default_action = accept), so the MTA decides when it ends, within drain_time.
     const open = this.#milter?.stats().activeSessions ?? 0;
+    const closed = this.#milter?.close(drainMs); // stops accepting at once
     if (open > 0) {
       this.#deps.logger.info(`${open} milter connection(s) open: serving them until the MTA closes them, for up to ${drainMs / 1000}s (drain_time)`);
     }
-    await this.#milter?.close(drainMs);
+    await closed;
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
     await this.#status?.close();

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';
-import { writeConfig } from '../support/daemon-process';
+import { loopbackJournalConfig, writeConfig } from '../support/daemon-process';
 import { freePort, sleep } from '../support/mta-sandbox';
 import { startPostfix, type PostfixInstance } from '../support/postfix';
 import { makeCorpus, runSessions, splitSessions, type SentMessage } from '../support/mail-corpus';
@@ -18,22 +18,10 @@ const PER_SESSION = 5;
 const PARALLEL = 10;
 
 function configText(milterPort: number, intakePort: number): string {
-  return `[milter]
-listen = inet:127.0.0.1:${milterPort}
-status_listen = no
-hostname = gw.example.test
-drain_time = 20s
-
-[tdc]
-enabled = yes
-intake_address = journal@intake.test
-relay = [127.0.0.1]:${intakePort}
-tls_ca_file = ${TEST_CA_FILE}
-max_queue_age = 60s
-retry_delay = 1s
-queue_max_messages = 5000
-messages_per_connection = 100
-`;
+  return loopbackJournalConfig(milterPort, intakePort, TEST_CA_FILE, {
+    milter: ['drain_time = 20s'],
+    tdc: ['max_queue_age = 60s', 'retry_delay = 1s', 'queue_max_messages = 5000', 'messages_per_connection = 100'],
+  });
 }
 
 /** Postfix queue ids of the journal copies the intake accepted (from our X-TDC-Journal marker). */

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DaemonProcess, writeConfig } from '../support/daemon-process';
+import { DaemonProcess, loopbackJournalConfig, writeConfig } from '../support/daemon-process';
 import { MilterClient, POSTFIX_OFFER } from '../support/milter-client';
 import { freePort, pollUntil } from '../support/mta-sandbox';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';
@@ -18,19 +18,7 @@ const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 const MARGIN_MS = 1500;
 
 function configText(milterPort: number, intakePort: number, drainTime = '10s'): string {
-  return `[milter]
-listen = inet:127.0.0.1:${milterPort}
-status_listen = no
-hostname = gw.example.test
-drain_time = ${drainTime}
-
-[tdc]
-enabled = yes
-intake_address = journal@intake.test
-relay = [127.0.0.1]:${intakePort}
-tls_ca_file = ${TEST_CA_FILE}
-retry_delay = 1s
-`;
+  return loopbackJournalConfig(milterPort, intakePort, TEST_CA_FILE, { milter: [`drain_time = ${drainTime}`], tdc: ['retry_delay = 1s'] });
 }
 
 /** A milter connection as Postfix opens it for one SMTP session. */

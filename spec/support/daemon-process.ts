@@ -32,6 +32,18 @@ export function writeConfig(text: string, prefix = 'tdc-daemon-'): string {
   return file;
 }
 
+/**
+ * A milter.conf for a daemon on loopback journaling to a loopback STARTTLS intake (test CA), with
+ * the status endpoint off; `extra` lines are added to [milter] and [tdc].
+ */
+export function loopbackJournalConfig(milterPort: number, intakePort: number, caFile: string, extra: { milter?: string[]; tdc?: string[] } = {}): string {
+  return [
+    '[milter]', `listen = inet:127.0.0.1:${milterPort}`, 'status_listen = no', 'hostname = gw.example.test', ...(extra.milter ?? []), '',
+    '[tdc]', 'enabled = yes', 'intake_address = journal@intake.test', `relay = [127.0.0.1]:${intakePort}`, `tls_ca_file = ${caFile}`,
+    ...(extra.tdc ?? []), '',
+  ].join('\n');
+}
+
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;

@@ -164,7 +164,9 @@ export class TdcApp {
   reload(config: Config): void {
     const old = this.#config;
     if (config.milter.listen !== old.milter.listen) {
-      this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
+      this.#deps.logger.warn(this.#deps.inheritedListener === undefined
+        ? `reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`
+        : `reload: listen changed to ${config.milter.listen}, but the socket comes from systemd: change ListenStream= in tdc-milter.socket instead`);
     }
     const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
     if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {

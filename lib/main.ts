@@ -138,6 +138,7 @@ async function run(path: string | undefined): Promise<number> {
   unsetListenEnv(process.env);
   if (activation.kind === 'ignored') logger.warn(`socket activation not used: ${activation.reason}; binding listen itself`);
   const inheritedListener = activation.kind === 'inherited' ? activation.listener : undefined;
+  if (inheritedListener && inheritedListener.passed > 1) logger.warn(`systemd passed ${inheritedListener.passed} sockets; serving fd ${inheritedListener.fd} only`);
 
   try {
     app = await TdcApp.start(first.config, { logger, ...(inheritedListener ? { inheritedListener } : {}) });

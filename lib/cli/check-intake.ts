@@ -1,9 +1,7 @@
 /**
- * `tdc-milter check-intake [ADDRESS]`: before journaling is switched on, check the way a copy would
- * go, like posttls-finger: the relay or MX (the forwarder's own router), connect, STARTTLS with TLS
- * 1.2+, the certificate (names, chain, trust, expiry), then MAIL FROM:<> and RCPT TO:<intake> and
- * RSET (with --send, a test journal marked policy=check-intake). Exits like a Nagios plugin.
- * Imports config, util, journal (the test journal) and the forwarder's router and DATA encoder; never milter or policy.
+ * `tdc-milter check-intake`: checks the way a copy would go, like posttls-finger: relay or MX, STARTTLS
+ * (TLS 1.2+), the certificate, MAIL FROM:<> and RCPT TO, then RSET or (--send) a marked test journal;
+ * Nagios exit codes. Imports config, util, journal, the forwarder's router and DATA encoder; never milter or policy.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';

@@ -1,9 +1,7 @@
 /**
- * `tdc-milter explain`: what the daemon would do with a message described on the command line
- * (envelope, client, listener, authentication, headers): the direction, each recipient's policy and
- * decision, and the copy each intake address would get. Sends nothing. Decisions come from
- * lib/policy itself; the formatter is pure. Imports config, message and policy; never milter,
- * journal or forwarder.
+ * `tdc-milter explain`: the direction, each recipient's policy and decision, and the copy each intake
+ * address would get, for a message described on the command line, decided by lib/policy; sends nothing.
+ * The formatter is pure. Imports config, message and policy; never milter, journal or forwarder.
  */
 import { parseArgs } from 'node:util';
 import type { Config, ConfigResult } from '../config';

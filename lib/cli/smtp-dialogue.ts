@@ -1,8 +1,7 @@
 /**
- * A small SMTP dialogue for `check-intake` (a diagnostic, not the delivery path): a pure reply
- * parser (multi-line `250-…` replies, bytes as latin1) and a thin driver that sends one command,
- * reads one reply, upgrades to TLS after STARTTLS and keeps a transcript. Every wait is bounded.
- * Imports node:net/tls and util only.
+ * check-intake's SMTP dialogue (a diagnostic, not the delivery path): a pure reply parser and a thin
+ * driver that sends a command, reads its reply, upgrades after STARTTLS and keeps a transcript; every
+ * wait is bounded. Imports node:net/tls and util only.
  */
 import type * as net from 'node:net';
 import * as tls from 'node:tls';

@@ -278,7 +278,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   } else if (typeof bound === 'string' && bound !== '') {
     resolved = { kind: 'unix', path: bound };
   }
-  const listenAddress = inherited !== undefined && resolved === addr ? 'unix:(passed by systemd)' : formatListenAddress(resolved);
+  const listenAddress = inherited !== undefined && resolved === addr ? 'unix:(path set in the .socket unit)' : formatListenAddress(resolved);
   if (inherited !== undefined) {
     const named = inherited.name !== undefined ? ` "${inherited.name}"` : '';
     log.info(`milter listening on ${listenAddress} (socket${named} passed by systemd, fd ${inherited.fd}; listen = ${options.listen} in the configuration is not used)`);

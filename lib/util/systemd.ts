@@ -1,8 +1,7 @@
 /**
- * systemd integration without a native addon: which listening socket systemd passed us
- * (LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, sd_listen_fds(3)) and readiness notification through the
- * `systemd-notify` tool (NOTIFY_SOCKET is an AF_UNIX datagram socket, which Node cannot open).
- * Imports node:child_process only; nothing of the project.
+ * systemd without a native addon: the listening socket systemd passed (LISTEN_FDS/LISTEN_PID/
+ * LISTEN_FDNAMES, as sd_listen_fds(3)) and readiness through `systemd-notify` (NOTIFY_SOCKET is an
+ * AF_UNIX datagram socket, which Node cannot open). Imports node:child_process only; nothing of the project.
  */
 import { execFile } from 'node:child_process';
 

@@ -1,9 +1,7 @@
 /**
- * Restart without a journaling gap: real Postfix (milter_default_action = accept) sends a burst of
- * 500 messages over 100 SMTP sessions while the real daemon is restarted twice. With the listening
- * socket held as systemd holds it (socket activation, spec/support/socket-holder.pl) every message
- * gets its journal copy; with the daemon binding `listen` itself, the messages of sessions that
- * began while it was down are delivered unjournaled: the gap is counted and printed (README).
+ * Restart without a journaling gap: real Postfix (milter_default_action = accept), 500 messages over 100
+ * SMTP sessions, the daemon restarted twice. With the socket held as systemd holds it every message is
+ * journaled; with the daemon binding `listen` itself, the gap is counted and printed (README).
  */
 import * as fs from 'node:fs';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';

@@ -1,9 +1,7 @@
 /**
- * Socket activation and the SIGTERM hand-over on the real daemon process: systemd's own
- * `systemd-socket-activate` passes the listening socket (LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES) and the
- * daemon serves it, reporting READY=1 and STOPPING=1 to a NOTIFY_SOCKET (received by a small perl
- * datagram reader); a LISTEN_PID of another process is ignored; after SIGTERM an open milter
- * connection is still served until the MTA closes it, within drain_time.
+ * Socket activation on the real daemon under systemd's own systemd-socket-activate (the socket served,
+ * READY=1/STOPPING=1 to a NOTIFY_SOCKET read by perl), a foreign LISTEN_PID ignored, and after SIGTERM
+ * an open milter connection served until the MTA closes it, within drain_time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';

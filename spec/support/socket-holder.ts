@@ -1,8 +1,7 @@
 /**
- * Drives spec/support/socket-holder.pl: a process that holds the milter's listening socket the way
- * systemd does and (re)starts the real daemon with it (LISTEN_FDS/LISTEN_PID), or, in plain mode,
- * restarts a daemon that binds `listen` itself. Collects the holder's and the daemon's output lines.
- * Test support only: imports nothing from lib/.
+ * Drives spec/support/socket-holder.pl, which holds the milter socket as systemd does and (re)starts
+ * the real daemon with it (or, plain, restarts a daemon that binds `listen` itself); collects the
+ * holder's and the daemon's output lines. Test support only: imports nothing from lib/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -32,6 +32,8 @@ export interface CheckOptions {
   tlsCa: Buffer[];
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** [milter] max_message_size: an intake SIZE limit below it is a warning. */
+  maxMessageBytes: number;
 }
 
 export interface Finding {
@@ -251,7 +253,12 @@ class Check {
       }
       const daysLeft = (Date.parse(cert.valid_to) - Date.now()) / 86_400_000;
       if (certOk && daysLeft < CERT_WARN_DAYS) this.add('WARNING', `certificate expires in ${Math.max(0, Math.floor(daysLeft))} day(s)`);
-      if (!this.expect2xx(await d.command(`EHLO ${this.o.heloName}`), 'EHLO after STARTTLS')) return;
+      const ehloTls = await d.command(`EHLO ${this.o.heloName}`);
+      if (!this.expect2xx(ehloTls, 'EHLO after STARTTLS')) return;
+      const size = ehloTls.lines.slice(1).map((l) => /^SIZE\s+(\d+)/i.exec(l)).find((m) => m !== null);
+      if (size && Number(size[1]) > 0 && Number(size[1]) < this.o.maxMessageBytes) {
+        this.add('WARNING', `the intake takes messages up to ${size[1]} bytes (SIZE), less than max_message_size (${this.o.maxMessageBytes}): copies of bigger messages would be refused`);
+      }
       if (!this.expect2xx(await d.command('MAIL FROM:<>'), 'MAIL FROM:<> (the null sender every copy uses)')) return;
       if (!this.expect2xx(await d.command(`RCPT TO:<${this.o.address}>`), `RCPT TO:<${this.o.address}>`)) return;
       let sent = '';
@@ -340,6 +347,7 @@ export function checkOptionsFrom(config: Config, args: ReturnType<typeof parseCh
     tlsCa: config.tdc.tlsCaFile ? [fs.readFileSync(config.tdc.tlsCaFile)] : [],
     connectTimeoutMs: config.tdc.connectTimeout,
     commandTimeoutMs: config.tdc.commandTimeout,
+    maxMessageBytes: config.milter.maxMessageSize,
   };
 }
 

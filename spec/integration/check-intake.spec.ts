@@ -9,11 +9,11 @@ import { runCli, writeConfig } from '../support/daemon-process';
 import { TestDnsServer } from '../support/dns-server';
 import { ScriptedIntake, TEST_CA_FILE, type IntakeOptions } from '../support/scripted-intake';
 
-function configText(relay: string): string {
+function configText(relay: string, milterExtra = ''): string {
   return `[milter]
 hostname = gw.example.test
 status_listen = no
-
+${milterExtra}
 [tdc]
 enabled = yes
 intake_address = journal@intake.test
@@ -25,8 +25,8 @@ command_timeout = 5s
 }
 
 const configs: string[] = [];
-function config(relay: string): string {
-  const f = writeConfig(configText(relay), 'tdc-check-');
+function config(relay: string, milterExtra = ''): string {
+  const f = writeConfig(configText(relay, milterExtra), 'tdc-check-');
   configs.push(f);
   return f;
 }
@@ -90,6 +90,17 @@ describe('tdc-milter check-intake', () => {
     const { status, stdout } = await againstIntake({ replies: [{ stage: 'rcpt', code: 451, message: 'try again later' }] });
     expect(status).toBe(1);
     expect(stdout).toMatch(/^CHECK-INTAKE WARNING - journal@intake\.test: RCPT TO:<journal@intake\.test> answered 451 try again later\n/);
+  });
+
+  it('an intake SIZE limit below max_message_size is a warning: exit 1', async () => {
+    const intake = await ScriptedIntake.start();
+    try {
+      const r = await runCli(['check-intake', '--config', config(`[127.0.0.1]:${intake.port}`, 'max_message_size = 100MiB\n')]);
+      expect(r.stdout).toMatch(/^CHECK-INTAKE WARNING - journal@intake\.test: the intake takes messages up to 52428800 bytes \(SIZE\), less than max_message_size \(104857600\): copies of bigger messages would be refused\n/);
+      expect(r.status).toBe(1);
+    } finally {
+      await intake.close();
+    }
   });
 
   it('--send: a marked test journal from the null sender is accepted; exit 0', async () => {

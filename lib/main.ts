@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The command line: `tdc-milter [run] [--config FILE]` starts the daemon; `check-config` and
- * `config` inspect a milter.conf. Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain (drain_time) and exit 0.
+ * `config` inspect a milter.conf. Signals: SIGHUP reloads the file, SIGUSR1 reopens log_file,
+ * SIGTERM/SIGINT drain (drain_time) and exit 0.
  * Argument parsing and process I/O only; the work happens in app.ts.
  */
 import * as fs from 'node:fs';
@@ -114,9 +115,11 @@ async function run(path: string | undefined): Promise<number> {
     const next = loadConfig(path);
     if (!next.ok) {
       logger.error(`reload refused, keeping the old settings: ${next.errors.join('; ')}`);
+      target.metrics.noteReload(false, Date.now());
       return;
     }
     target.reload(next.config);
+    target.metrics.noteReload(true, Date.now());
   };
   process.on('SIGHUP', () => {
     if (app === undefined) {
@@ -125,6 +128,11 @@ async function run(path: string | undefined): Promise<number> {
     } else {
       reload(app);
     }
+  });
+  // SIGUSR1: reopen log_file after logrotate moved it away (no copytruncate needed).
+  process.on('SIGUSR1', () => {
+    logger.reopen();
+    if (m.logFile !== undefined && m.syslogSocket === undefined) logger.info(`SIGUSR1: log file ${m.logFile} reopened`);
   });
   const onStop = (signal: string) => {
     if (stopNow) stopNow(signal);

@@ -112,7 +112,6 @@ export function testJournal(address: string, hostname: string, now: Date): Buffe
       queueId: id,
       client: undefined,
       helo: undefined,
-      macros: new Map(),
       sender: { address: `postmaster@${hostname}`, args: [] },
       recipients: [{ address: `postmaster@${hostname}`, args: [] }],
       headers: [

@@ -96,10 +96,6 @@ export function parseExplainArgs(argv: string[]): { input: ExplainInput; configP
 
 /** The message as the MTA would hand it to the milter (Postfix: header values keep their leading space). */
 export function messageFor(input: ExplainInput): CapturedMessage {
-  const macros = new Map<string, string>();
-  if (input.daemonName !== undefined) macros.set('daemon_name', input.daemonName);
-  if (input.auth !== undefined) macros.set('auth_authen', input.auth);
-  if (input.clientIp !== undefined) macros.set('client_addr', input.clientIp);
   const headers: HeaderField[] = input.headers.map((h) => {
     const colon = h.indexOf(':');
     return { name: h.slice(0, colon), value: h.slice(colon + 1) };
@@ -107,9 +103,11 @@ export function messageFor(input: ExplainInput): CapturedMessage {
   const ip = input.clientIp === undefined ? undefined : parseIp(input.clientIp);
   return {
     queueId: 'EXPLAIN',
+    ...(input.daemonName !== undefined ? { listener: input.daemonName } : {}),
+    ...(input.auth !== undefined ? { authenticatedUser: input.auth } : {}),
+    ...(input.clientIp !== undefined ? { clientIp: input.clientIp } : {}),
     client: ip === undefined ? undefined : { hostname: `[${input.clientIp}]`, family: ip.family === 6 ? 'inet6' : 'inet', address: input.clientIp },
     helo: undefined,
-    macros,
     sender: { address: input.from, args: [] },
     recipients: input.rcpts.map((address) => ({ address, args: [] })),
     headers,

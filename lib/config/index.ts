@@ -11,6 +11,7 @@ import type { ConfigResult } from './types';
 export type { Config, ConfigResult, DirectionConfig, LogLevelName, MilterConfig, Policy, PolicyTdc, TdcConfig } from './types';
 export { describeEffective } from './describe';
 export { SCHEMA, type KeySpec } from './schema';
+export type { HeaderRule } from './header-rule';
 export { parseAddressPattern, parseCidr, ipBytes, type AddressPattern, type Cidr } from './values';
 
 /** The embedded default: the milter on inet:127.0.0.1:8894, journaling off until an intake address is set. */

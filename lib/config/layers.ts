@@ -150,6 +150,8 @@ function buildPolicies(raw: RawConfig, file: string, problems: Problem[]): { lis
     const label = `[policy ${s.name}]`;
     const get = <T>(key: string, dflt: T): T => (s.entries.has(key) ? (s.entries.get(key)!.value as T) : dflt);
     const p: Policy = { name: s.name, recipients: get('recipients', []), senders: get('senders', []), tdc: get('tdc', 'global') };
+    const skipRules = get<Policy['skipIfHeader']>('skip_if_header', []);
+    if (skipRules !== undefined && skipRules.length > 0) p.skipIfHeader = skipRules;
     const intake = get<string | undefined>('intake_address', undefined);
     if (intake !== undefined) p.intakeAddress = intake;
     if (defaultAt !== undefined) {

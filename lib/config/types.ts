@@ -13,6 +13,12 @@ export interface MilterConfig {
   group?: string;
   /** 'no' = off. */
   statusListen: string;
+  /** 'no' = off. The metrics listener: /metrics, /healthz, /readyz on any address. */
+  metricsListen: string;
+  /** CIDRs as written (lower-case) allowed on metricsListen. */
+  metricsAllow: string[];
+  /** ms every delivery attempt must fail before /readyz says 503. */
+  readyFailingTime: number;
   logLevel: LogLevelName;
   logFormat: 'plain' | 'json';
   logFile?: string;
@@ -59,6 +65,8 @@ export interface Policy {
   tdc: PolicyTdc;
   /** Set exactly when tdc = custom. */
   intakeAddress?: string;
+  /** `skip_if_header` rules in file order (set only when there are some): mail with a matching header is not journaled for this policy. */
+  skipIfHeader?: { header: string; pattern: string }[];
 }
 
 export interface Config {

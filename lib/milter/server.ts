@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import type { CapturedMessage } from '../message';
+import type { MilterMessage } from './mta-facts';
 import { systemClock, type Clock } from '../util/clock';
 import { describeError } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -33,7 +33,7 @@ export interface MilterServerOptions {
    * Sync, at end-of-body, called right *after* the reply is written: the MTA never waits for what
    * we do with the message. Throws are caught and logged.
    */
-  onMessage: (msg: CapturedMessage) => void;
+  onMessage: (msg: MilterMessage) => void;
   /** Seconds from the read that completed an end-of-body to the write of its reply (the MTA's wait on us). */
   onEobReplied?: (seconds: number) => void;
   /** Timer source for the close grace period (tests). Default: the system clock. */
@@ -172,7 +172,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
 
   function serve(socket: net.Socket, id: string): void {
     // Messages this read completed; handed on once their replies are written.
-    const ended: CapturedMessage[] = [];
+    const ended: MilterMessage[] = [];
     const session = new MilterSession({
       id,
       logger: log,
@@ -232,7 +232,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     });
   }
 
-  function handOn(id: string, msg: CapturedMessage): void {
+  function handOn(id: string, msg: MilterMessage): void {
     try {
       options.onMessage(msg);
     } catch (err) {

@@ -74,6 +74,16 @@ describe('explain with the policies of milter.conf.example', () => {
     expect(run(args).plan.reason).toBe('message is itself a journal copy of this gateway (X-TDC-Journal header, null sender)');
   });
 
+  it("--header reaches the policy's skip_if_header rules (DEFAULT skips X-Virus-Status: ^Infected)", () => {
+    const args = ['--from', 'a@partner.example', '--rcpt', 'bob@example.com', '--rcpt', 'ann@finance.example.com'];
+    const infected = run([...args, '--header', 'X-Virus-Status: Infected (Eicar)']);
+    expect(infected.recipients.map((r) => [r.policy, r.decision])).toEqual([
+      ['DEFAULT', expect.stringMatching(/^not journaled: .*X-Virus-Status: \^Infected/)],
+      ['finance', `journaled to ${FINANCE}`],
+    ]);
+    expect(run([...args, '--header', 'X-Virus-Status: Clean']).recipients[0]!.decision).toBe(`journaled to ${GLOBAL}`);
+  });
+
   it('the formatted explanation: direction, a table per recipient, the copies, and that nothing was sent', () => {
     const text = formatExplanation(run(['--from', 'alice@partner.example', '--rcpt', 'ann@finance.example.com', '--rcpt', 'lab1@lab.example.com', '--client-ip', '2001:db8::5']));
     expect(text).toBe(

@@ -46,6 +46,7 @@ describe('valid files', () => {
     expect(c.milter).toEqual({
       listen: 'inet:127.0.0.1:0', socketMode: 0o660, socketGroup: undefined, hostname: 'host.example', group: undefined,
       statusListen: '127.0.0.1:8895', logLevel: 'info', logFormat: 'plain', logFile: undefined, maxMessageSize: 50 * 1024 ** 2, drainTime: 30_000,
+      metricsListen: 'no', metricsAllow: ['127.0.0.0/8', '::1'], readyFailingTime: 300_000,
     });
     expect(c.tdc).toEqual({
       enabled: false, intakeAddress: '', relay: undefined, tlsCaFile: undefined, maxQueueAge: 120_000, retryDelay: 10_000,
@@ -65,6 +66,7 @@ describe('valid files', () => {
       listen: 'unix:/var/spool/postfix/tdc/milter.sock', socketMode: 0o640, socketGroup: 'postfix', hostname: 'GW1.Example.ORG',
       group: 'emea', statusListen: '[::1]:9895', logLevel: 'debug', logFormat: 'json', logFile: '/var/log/tdc-milter.log',
       maxMessageSize: 10_000_000, drainTime: 90_000,
+      metricsListen: 'no', metricsAllow: ['127.0.0.0/8', '::1'], readyFailingTime: 300_000, // not in full.conf: its line numbers are asserted
     });
     expect(c.tdc).toEqual({
       enabled: true, intakeAddress: '33c48e-27xp9-05ecb4@beta.cmd.cisco.com', relay: '[192.0.2.25]:2525',

@@ -25,8 +25,9 @@ import {
   type Readiness,
 } from './status';
 import type { ForwarderEvent } from './forwarder/events';
-import * as fs from 'node:fs';
 import { VERSION } from './version';
+import { formatListenAddress } from './util/net-address';
+import type { ConfigResult } from './config';
 
 
 export interface AppDeps {
@@ -45,10 +46,10 @@ export interface AppDeps {
 /** Forwarder settings from the effective [tdc] settings. */
 export function forwarderOptionsFrom(config: Config, overrides: Partial<ForwarderOptions> = {}): ForwarderOptions {
   const t = config.tdc;
-  const tlsCa = t.tlsCaFile ? [fs.readFileSync(t.tlsCaFile)] : undefined;
   return {
     relay: t.relay,
-    tlsCa,
+    // Read when the file was loaded: an unreadable CA file is the loader's refusal, never a throw here.
+    tlsCa: t.tlsCa !== undefined ? [Buffer.from(t.tlsCa, 'utf8')] : undefined,
     maxQueueAge: t.maxQueueAge,
     retryDelay: t.retryDelay,
     queueMaxMessages: t.queueMaxMessages,
@@ -238,13 +239,37 @@ export class TdcApp {
     });
   }
 
+  /**
+   * SIGHUP: load the file again and apply it. Whatever goes wrong (a refused file, an unreadable CA
+   * bundle, anything thrown) is ONE error line, `reload refused: …; old settings kept`, the old settings
+   * stay and `tdc_config_last_reload_successful` drops to 0. Never throws. True when applied.
+   */
+  reloadFrom(load: () => ConfigResult): boolean {
+    let refused: string;
+    try {
+      const next = load();
+      if (next.ok) {
+        this.reload(next.config);
+        this.metrics.noteReload(true, this.#clock.now());
+        return true;
+      }
+      refused = next.errors.join('; ');
+    } catch (err) {
+      refused = describeError(err);
+    }
+    this.metrics.noteReload(false, this.#clock.now());
+    this.#deps.logger.error(`reload refused: ${refused}; old settings kept`);
+    return false;
+  }
+
   /** Settings for the next message. The listener itself is not moved: that needs a restart. */
   reload(config: Config): void {
     const old = this.#config;
-    if (config.milter.listen !== old.milter.listen) {
+    const listen = formatListenAddress(config.milter.listen);
+    if (listen !== formatListenAddress(old.milter.listen)) {
       this.#deps.logger.warn(this.#deps.inheritedListener === undefined
-        ? `reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`
-        : `reload: listen changed to ${config.milter.listen}, but the socket comes from systemd: change ListenStream= in tdc-milter.socket instead`);
+        ? `reload: listen changed to ${listen}; restart the daemon to move the listener`
+        : `reload: listen changed to ${listen}, but the socket comes from systemd: change ListenStream= in tdc-milter.socket instead`);
     }
     const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
     if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {

@@ -1,7 +1,7 @@
 /**
  * `tdc-milter check-intake`: checks the way a copy would go, like posttls-finger: relay or MX, STARTTLS
  * (TLS 1.2+), the certificate, MAIL FROM:<> and RCPT TO, then RSET or (--send) a marked test journal;
- * Nagios exit codes. Imports config, util, journal, the forwarder's router and DATA encoder; never milter or policy.
+ * Nagios exit codes. Imports config, util, journal, the forwarder's router and lib/smtp's pure parts; never milter or policy.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -10,10 +10,13 @@ import { parseArgs } from 'node:util';
 import type { Config, ConfigResult } from '../config';
 import { buildJournal } from '../journal';
 import { Router, createResolver, type Route, type RouteHost } from '../forwarder/route';
-import { START_OF_DATA, dotStuff, endOfData } from '../forwarder/dot-stuff';
+import { START_OF_DATA, dotStuff, endOfData } from '../smtp/dot-stuff';
+import { parseEhlo } from '../smtp/client-session';
+import { replyText } from '../smtp/reply-parser';
 import { systemClock } from '../util/clock';
 import { describeError } from '../util/errors';
-import { SmtpDialogue, replyText, type SmtpReply } from './smtp-dialogue';
+import { SmtpDialogue, type SmtpReply } from './smtp-dialogue';
+import { parseStrict } from './args';
 
 export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_CODES: Record<CheckStatus, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -170,7 +173,7 @@ class Check {
   /** A reply that is not 2xx: 5xx critical (a hard bounce), 4xx warning (the forwarder retries once). */
   expect2xx(r: SmtpReply, what: string): boolean {
     if (r.code >= 200 && r.code < 300) return true;
-    this.add(r.code >= 500 ? 'CRITICAL' : 'WARNING', `${what} answered ${replyText(r).replace(/\n/g, ' / ')}`);
+    this.add(r.code >= 500 ? 'CRITICAL' : 'WARNING', `${what} answered ${replyText(r)}`);
     return false;
   }
 
@@ -215,7 +218,7 @@ class Check {
       if (!this.expect2xx(await d.read('the greeting'), 'the greeting')) return;
       const ehlo = await d.command(`EHLO ${this.o.heloName}`);
       if (!this.expect2xx(ehlo, 'EHLO')) return;
-      if (!ehlo.lines.slice(1).some((l) => /^STARTTLS\b/i.test(l))) {
+      if (!parseEhlo(ehlo).startTls) {
         this.add('CRITICAL', `${where} offers no STARTTLS: copies are never sent in plaintext, so every one would hard bounce`);
         return;
       }
@@ -254,9 +257,9 @@ class Check {
       if (certOk && daysLeft < CERT_WARN_DAYS) this.add('WARNING', `certificate expires in ${Math.max(0, Math.floor(daysLeft))} day(s)`);
       const ehloTls = await d.command(`EHLO ${this.o.heloName}`);
       if (!this.expect2xx(ehloTls, 'EHLO after STARTTLS')) return;
-      const size = ehloTls.lines.slice(1).map((l) => /^SIZE\s+(\d+)/i.exec(l)).find((m) => m !== null);
-      if (size && Number(size[1]) > 0 && Number(size[1]) < this.o.maxMessageBytes) {
-        this.add('WARNING', `the intake takes messages up to ${size[1]} bytes (SIZE), less than max_message_size (${this.o.maxMessageBytes}): copies of bigger messages would be refused`);
+      const size = parseEhlo(ehloTls).size;
+      if (size !== undefined && size > 0 && size < this.o.maxMessageBytes) {
+        this.add('WARNING', `the intake takes messages up to ${size} bytes (SIZE), less than max_message_size (${this.o.maxMessageBytes}): copies of bigger messages would be refused`);
       }
       if (!this.expect2xx(await d.command('MAIL FROM:<>'), 'MAIL FROM:<> (the null sender every copy uses)')) return;
       if (!this.expect2xx(await d.command(`RCPT TO:<${this.o.address}>`), `RCPT TO:<${this.o.address}>`)) return;
@@ -271,7 +274,7 @@ class Check {
         const wire = Buffer.concat([dotStuff(journal, START_OF_DATA), endOfData(journal[journal.length - 1] ?? START_OF_DATA)]);
         const end = await d.send(wire, 'the test journal');
         if (!this.expect2xx(end, 'the test journal')) return;
-        sent = `, test journal accepted (${replyText(end).replace(/\n/g, ' / ')})`;
+        sent = `, test journal accepted (${replyText(end)})`;
       } else {
         await d.command('RSET');
       }
@@ -307,7 +310,7 @@ export function formatCheckReport(r: CheckReport): string {
 }
 
 export function parseCheckArgs(argv: string[]): { address: string | undefined; dns: string[] | undefined; port: number | undefined; send: boolean; configPath: string | undefined; help: boolean } {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseStrict(() => parseArgs({
     args: argv,
     strict: true,
     allowPositionals: true,
@@ -318,7 +321,7 @@ export function parseCheckArgs(argv: string[]): { address: string | undefined; d
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+  }));
   if (positionals.length > 1) throw new Error(`expected at most one ADDRESS, got ${positionals.length}`);
   const address = positionals[0];
   if (address !== undefined && !/^[^@\s<>]+@[^@\s<>]+$/.test(address)) throw new Error(`ADDRESS: expected user@domain, got "${address}"`);

@@ -4,6 +4,7 @@
  * The formatter is pure. Imports config, message and policy; never milter, journal or forwarder.
  */
 import { parseArgs } from 'node:util';
+import { parseStrict } from './args';
 import type { Config, ConfigResult } from '../config';
 import { unbracket, type CapturedMessage, type HeaderField } from '../message';
 import { classifyDirection, matchPolicy, parseIp, planJournal, type JournalPlan } from '../policy';
@@ -58,7 +59,7 @@ copy would go to. Nothing is sent.
 
 /** The options, checked; throws an Error with the problem. */
 export function parseExplainArgs(argv: string[]): { input: ExplainInput; configPath: string | undefined; help: boolean } {
-  const { values } = parseArgs({
+  const { values } = parseStrict(() => parseArgs({
     args: argv,
     strict: true,
     allowPositionals: false,
@@ -72,7 +73,7 @@ export function parseExplainArgs(argv: string[]): { input: ExplainInput; configP
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+  }));
   const input: ExplainInput = {
     from: unbracket(values.from ?? ''),
     rcpts: (values.rcpt ?? []).map(unbracket),

@@ -1,44 +1,20 @@
 /**
- * check-intake's SMTP dialogue (a diagnostic, not the delivery path): a pure reply parser and a thin
- * driver that sends a command, reads its reply, upgrades after STARTTLS and keeps a transcript; every
- * wait is bounded. Imports node:net/tls and util only.
+ * check-intake's SMTP dialogue (a diagnostic, not the delivery path): a thin driver on lib/smtp's reply
+ * parser that sends a command, reads its reply, upgrades after STARTTLS even to an untrusted certificate
+ * (check-intake shows it, then judges it) and keeps a transcript; every wait is bounded. Imports lib/smtp's parser.
  */
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
+import { ReplyParser, type SmtpReply } from '../smtp/reply-parser';
 
-export interface SmtpReply {
-  code: number;
-  /** The text of every line, without the code and separator. */
-  lines: string[];
-}
+export type { SmtpReply };
 
-/** Collects reply lines; `push` returns the replies completed by this text. Pure. */
-export class ReplyParser {
-  #buffer = '';
-  #lines: string[] = [];
-
-  push(text: string): SmtpReply[] {
-    this.#buffer += text;
-    const out: SmtpReply[] = [];
-    for (let nl = this.#buffer.indexOf('\n'); nl >= 0; nl = this.#buffer.indexOf('\n')) {
-      const line = this.#buffer.slice(0, nl).replace(/\r$/, '');
-      this.#buffer = this.#buffer.slice(nl + 1);
-      const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
-      if (!m) throw new Error(`not an SMTP reply line: ${JSON.stringify(line.slice(0, 200))}`);
-      this.#lines.push(m[3]!);
-      if (m[2] !== '-') {
-        out.push({ code: Number(m[1]), lines: this.#lines });
-        this.#lines = [];
-      }
-    }
-    if (this.#buffer.length > 64 * 1024) throw new Error('SMTP reply line longer than 64 KiB');
-    return out;
-  }
-}
-
-/** '250-first\r\n250 last' as the server wrote it, for messages and transcripts. */
-export function replyText(r: SmtpReply): string {
-  return r.lines.map((l, i) => `${r.code}${i === r.lines.length - 1 ? ' ' : '-'}${l}`).join('\n');
+/** The reply's lines as the server wrote them ('250-first', '250 last'), for the transcript. */
+export function wireLines(r: SmtpReply): string[] {
+  return r.lines.map((l, i) => {
+    const text = i === 0 && r.enhanced !== undefined ? (l === '' ? r.enhanced : `${r.enhanced} ${l}`) : l;
+    return `${r.code}${i === r.lines.length - 1 ? ' ' : '-'}${text}`;
+  });
 }
 
 export class SmtpDialogue {
@@ -59,8 +35,8 @@ export class SmtpDialogue {
   #attach(socket: net.Socket): void {
     socket.on('data', (d: Buffer) => {
       try {
-        for (const r of this.#parser.push(d.toString('latin1'))) {
-          this.transcript.push(...replyText(r).split('\n').map((l) => `< ${l}`));
+        for (const r of this.#parser.push(d)) {
+          this.transcript.push(...wireLines(r).map((l) => `< ${l}`));
           this.#replies.push(r);
         }
       } catch (err) {

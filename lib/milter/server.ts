@@ -14,12 +14,13 @@ import type { Logger } from '../util/logger';
 import { MilterListenError } from './errors';
 import { DEFAULT_MAX_PACKET_BYTES } from './frame-decoder';
 import { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address';
+import { findGroupId } from '../util/unix-group';
 import type { NegotiationWants } from './negotiation';
 import { MilterSession, type SessionCounters } from './session';
 
 export interface MilterServerOptions {
-  /** 'inet:HOST:PORT' | 'inet6:[ADDR]:PORT' | 'unix:/path' | 'local:/path'; port 0 ok. */
-  listen: string;
+  /** Parsed (milter.conf), or text in any form lib/util/net-address reads (`inet:IP:PORT`, `inet:PORT@IP`, …); port 0 ok. */
+  listen: string | ListenAddress;
   /** unix only, e.g. 0o660 (applied after bind). */
   socketMode?: number;
   /** unix only: group name or numeric gid. */
@@ -87,10 +88,8 @@ export function resolveGroup(group: string, groupFile = '/etc/group'): number {
   } catch (err) {
     throw new MilterListenError(`socketGroup: cannot read ${groupFile} to look up "${group}": ${describeError(err)}`);
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length >= 3 && f[0] === group && /^\d+$/.test(f[2]!)) return Number(f[2]);
-  }
+  const gid = findGroupId(group, text);
+  if (gid !== undefined) return gid;
   throw new MilterListenError(`socketGroup: expected a group name from ${groupFile} or a numeric gid, got "${group}"`);
 }
 
@@ -140,7 +139,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 
 export async function startMilterServer(options: MilterServerOptions): Promise<MilterServer> {
   const inherited = options.inherited;
-  const addr = parseListenAddress(options.listen);
+  const addr = typeof options.listen === 'string' ? parseListenAddress(options.listen) : options.listen;
   checkInt('maxPacketBytes', options.maxPacketBytes, 1, 0x7fffffff);
   checkInt('maxMessageBytes', options.maxMessageBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInt('socketMode', options.socketMode, 0, 0o7777);
@@ -157,7 +156,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   let closing: Promise<void> | undefined;
   let allClosed: (() => void) | undefined;
 
-  const listenAddressText = options.listen;
+  const listenAddressText = formatListenAddress(addr);
   const server = net.createServer({ noDelay: true });
   server.on('connection', (socket) => {
     connectionsTotal++;
@@ -252,7 +251,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     try {
       await listen(server, addr);
     } catch (err) {
-      throw new MilterListenError(`listen: cannot listen on ${options.listen}: ${describeError(err)}`, { cause: err });
+      throw new MilterListenError(`listen: cannot listen on ${listenAddressText}: ${describeError(err)}`, { cause: err });
     }
   }
   let socketIno: number | undefined;
@@ -267,7 +266,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
       throw new MilterListenError(`listen: cannot set mode/group of unix:${addr.path}: ${describeError(err)}`, { cause: err });
     }
   }
-  server.on('error', (err) => log.error(`milter server ${options.listen}: ${describeError(err)}`));
+  server.on('error', (err) => log.error(`milter server ${listenAddressText}: ${describeError(err)}`));
 
   let resolved: ListenAddress = addr;
   let port: number | undefined;
@@ -281,7 +280,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   const listenAddress = inherited !== undefined && resolved === addr ? 'unix:(path set in the .socket unit)' : formatListenAddress(resolved);
   if (inherited !== undefined) {
     const named = inherited.name !== undefined ? ` "${inherited.name}"` : '';
-    log.info(`milter listening on ${listenAddress} (socket${named} passed by systemd, fd ${inherited.fd}; listen = ${options.listen} in the configuration is not used)`);
+    log.info(`milter listening on ${listenAddress} (socket${named} passed by systemd, fd ${inherited.fd}; listen = ${listenAddressText} in the configuration is not used)`);
   } else {
     log.info(`milter listening on ${listenAddress}`);
   }

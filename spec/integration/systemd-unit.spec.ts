@@ -65,7 +65,7 @@ describe('examples/tdc-milter.service', () => {
   });
 
   it('passes systemd-analyze verify without a single warning', () => {
-    expect(text.split(BINARY).length - 1).toBe(2); // check-config and run: both replaced
+    expect(text.split(BINARY).length - 1).toBe(3); // check-config (start and reload) and run: all replaced
     // --man=no: do not look up man pages named in Documentation= (there are none, but be explicit).
     const r = analyze(['verify', '--man=no', unitCopy]);
     // Unknown keys and unparsable values are only warnings (exit 0), so stderr must be empty too.
@@ -100,7 +100,8 @@ describe('examples/tdc-milter.service', () => {
   });
 
   it('reloads with SIGHUP, logs as tdc-milter to facility mail, restarts on failure', () => {
-    expect(settings(text, 'ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
+    // check-config first: a file the daemon would refuse makes `systemctl reload` fail, and no SIGHUP is sent.
+    expect(settings(text, 'ExecReload')).toEqual([`${BINARY} check-config --config /etc/tdc-milter/milter.conf`, '/bin/kill -HUP $MAINPID']);
     expect(settings(text, 'SyslogIdentifier')).toEqual(['tdc-milter']);
     expect(settings(text, 'SyslogFacility')).toEqual(['mail']);
     expect(settings(text, 'Restart')).toEqual(['on-failure']);
@@ -128,8 +129,7 @@ describe('examples/tdc-milter.service', () => {
     expect(settings(text, 'After')).toEqual(['network.target tdc-milter.socket']);
     expect(settings(text, 'Also')).toEqual(['tdc-milter.socket']);
     const socket = fs.readFileSync(SOCKET_UNIT, 'utf8');
-    const listen = defaultValue(findKey('milter', 'listen')!) as string;
-    expect(listen).toBe('inet:127.0.0.1:8894');
+    expect(defaultValue(findKey('milter', 'listen')!)).toEqual({ kind: 'inet', host: '127.0.0.1', port: 8894 });
     expect(settings(socket, 'ListenStream')).toEqual(['127.0.0.1:8894']);
     // The daemon picks the fd named "milter" when systemd passes several.
     expect(settings(socket, 'FileDescriptorName')).toEqual(['milter']);

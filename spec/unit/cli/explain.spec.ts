@@ -106,6 +106,6 @@ describe('explain with the policies of milter.conf.example', () => {
     expect(() => parseExplainArgs(['--from', 'a@b'])).toThrow('at least one --rcpt is required');
     expect(() => parseExplainArgs(['--from', 'a@b', '--rcpt', 'c@d', '--client-ip', '300.1.1.1'])).toThrow('--client-ip: expected an IPv4 or IPv6 address, got "300.1.1.1"');
     expect(() => parseExplainArgs(['--from', 'a@b', '--rcpt', 'c@d', '--header', 'no colon'])).toThrow("--header: expected 'Name: value', got \"no colon\"");
-    expect(() => parseExplainArgs(['--from', 'a@b', '--rcpt', 'c@d', '--send'])).toThrow(/Unknown option '--send'/);
+    expect(() => parseExplainArgs(['--from', 'a@b', '--rcpt', 'c@d', '--send'])).toThrow('unknown option --send');
   });
 });

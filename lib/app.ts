@@ -13,13 +13,21 @@ import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
 import {
   CopyTracker,
+  IntakeHealth,
+  RateHistory,
   StatusMetrics,
   buildStatusJson,
+  fromLegacyCopyEvent,
+  renderStatusPage,
+  startMetricsServer,
   startStatusServer,
   type QueueSnapshot,
+  type Readiness,
 } from './status';
-import * as fs from 'node:fs';
+import type { ForwarderEvent } from './forwarder/events';
 import { VERSION } from './version';
+import { formatListenAddress } from './util/net-address';
+import type { ConfigResult } from './config';
 
 
 export interface AppDeps {
@@ -29,6 +37,8 @@ export interface AppDeps {
   onCopyEvent?: (e: CopyEvent) => void;
   /** Overrides for tests: DNS servers for MX lookups, TLS server name. */
   forwarderOverrides?: Partial<ForwarderOptions>;
+  /** The listening socket systemd passed (socket activation); served instead of binding `listen`. */
+  inheritedListener?: { fd: number; name?: string | undefined };
   /** Called with every journal copy built, before it is offered (tests read the bytes). */
   onJournalBuilt?: (copy: { id: string; intakeAddress: string; raw: Buffer }) => void;
 }
@@ -36,10 +46,10 @@ export interface AppDeps {
 /** Forwarder settings from the effective [tdc] settings. */
 export function forwarderOptionsFrom(config: Config, overrides: Partial<ForwarderOptions> = {}): ForwarderOptions {
   const t = config.tdc;
-  const tlsCa = t.tlsCaFile ? [fs.readFileSync(t.tlsCaFile)] : undefined;
   return {
     relay: t.relay,
-    tlsCa,
+    // Read when the file was loaded: an unreadable CA file is the loader's refusal, never a throw here.
+    tlsCa: t.tlsCa !== undefined ? [Buffer.from(t.tlsCa, 'utf8')] : undefined,
     maxQueueAge: t.maxQueueAge,
     retryDelay: t.retryDelay,
     queueMaxMessages: t.queueMaxMessages,
@@ -61,10 +71,15 @@ export class TdcApp {
   readonly forwarder: Forwarder;
   readonly tracker = new CopyTracker();
   readonly metrics: StatusMetrics;
+  readonly health = new IntakeHealth();
+  /** Samples for the status page's charts: every 10 s, 10 minutes. */
+  readonly rates = new RateHistory();
   readonly startedAt: number;
   #milter: MilterServer | undefined;
   #status: { address: string; close(): Promise<void> } | undefined;
   readonly #journaler: Journaler;
+  #metricsListener: { address: string; close(): Promise<void> } | undefined;
+  #sampler: { cancel(): void } | undefined;
 
   private constructor(config: Config, deps: AppDeps) {
     this.#config = config;
@@ -76,6 +91,10 @@ export class TdcApp {
       clock: this.#clock,
       onEvent: (e) => {
         this.tracker.record(e);
+        // The forwarder still emits the old CopyEvent: bridge it to the ForwarderEvent stream
+        // (the intake address comes from the tracker, which the app told before the offer).
+        const fe = fromLegacyCopyEvent(e, this.tracker.intakeOf(e.copyId));
+        if (fe) this.observeForwarderEvent(fe);
         deps.onCopyEvent?.(e);
       },
     });
@@ -83,6 +102,9 @@ export class TdcApp {
       queue: () => this.queueSnapshot(),
       milter: () => this.milter.stats(),
       processMetrics: true,
+      version: VERSION,
+      startedAt: this.startedAt,
+      limits: () => ({ queueMaxMessages: this.#config.tdc.queueMaxMessages, queueMaxBytes: this.#config.tdc.queueMaxBytes }),
     });
     this.#journaler = new Journaler({
       logger: deps.logger,
@@ -92,11 +114,43 @@ export class TdcApp {
         this.tracker.noteCopy({ id: copy.id, queueId: copy.queueId, messageId: copy.messageId, intakeAddress: copy.intakeAddress });
         return this.forwarder.offerBuilt(copy, minBytes, build);
       },
-      // StatusMetrics's label type does not list 'skipped_header' yet (lib/status is another
-      // engineer's); prom-client takes any label value, so the decision is counted as it is.
-      decision: (policy, decision, count) => (this.metrics.decision as (p: string, d: string, n?: number) => void)(policy, decision, count),
+      decision: (policy, decision, count) => this.metrics.decision(policy, decision, count),
       ...(deps.onJournalBuilt ? { onJournalBuilt: deps.onJournalBuilt } : {}),
     });
+  }
+
+  /** One event of the forwarder's stream, for metrics and readiness. */
+  observeForwarderEvent(e: ForwarderEvent): void {
+    this.metrics.observeForwarderEvent(e);
+    this.health.observe(e);
+  }
+
+  /** `/readyz`: not ready while every attempt has failed for ready_failing_time, or the queue is full. */
+  readiness(): Readiness {
+    const q = this.forwarder.counters();
+    const t = this.#config.tdc;
+    return this.health.readiness({
+      now: this.#clock.now(),
+      failingTime: this.#config.milter.readyFailingTime,
+      queue: { messages: q.activeRecipients, bytes: q.queuedBytes },
+      limits: { maxMessages: t.queueMaxMessages, maxBytes: t.queueMaxBytes },
+    });
+  }
+
+  /** The status page's HTML. */
+  statusPage(): string {
+    return renderStatusPage({
+      status: this.statusJson(),
+      readiness: this.readiness(),
+      points: this.rates.points(RateHistory.take(this.#clock.now(), this.forwarder.counters(), this.milter.stats())),
+      recent: this.tracker.recent(25),
+      intervalSeconds: this.rates.intervalMs / 1000,
+    });
+  }
+
+  #sampleRates(): void {
+    this.rates.sample(this.#clock.now(), this.forwarder.counters(), this.milter.stats());
+    this.#sampler = this.#clock.setTimer(this.rates.intervalMs, () => this.#sampleRates());
   }
 
   queueSnapshot(): QueueSnapshot {
@@ -116,6 +170,7 @@ export class TdcApp {
       listen: m.listen,
       socketMode: m.socketMode,
       socketGroup: m.socketGroup,
+      ...(deps.inheritedListener !== undefined ? { inherited: deps.inheritedListener } : {}),
       logger: deps.logger,
       maxMessageBytes: m.maxMessageSize,
       onMessage: (msg) => app.metrics.timeJournal(() => app.handleMessage(msg)),
@@ -123,20 +178,36 @@ export class TdcApp {
       // Journaling off: ask the MTA for no content at all (read at each new milter connection).
       wants: () => (app.#config.tdc.enabled ? JOURNAL_WANTS : CONTENT_FREE_WANTS),
     });
-    if (m.statusListen !== 'no') {
+    // Mail handling must not depend on the status or metrics port: a listener that cannot start is logged.
+    const optional = async <T>(what: string, start: () => Promise<T>): Promise<T | undefined> => {
       try {
-        app.#status = await startStatusServer({
-          listen: m.statusListen,
-          logger: deps.logger,
-          metrics: app.metrics,
-          tracker: app.tracker,
-          status: () => app.statusJson(),
-        });
+        return await start();
       } catch (err) {
-        // Mail handling must not depend on the status port.
-        deps.logger.error(`status endpoint not started: ${describeError(err)}`);
+        deps.logger.error(`${what} not started: ${describeError(err)}`);
+        return undefined;
       }
+    };
+    if (m.statusListen !== 'no') {
+      app.#status = await optional('status endpoint', () => startStatusServer({
+        listen: m.statusListen,
+        logger: deps.logger,
+        metrics: app.metrics,
+        tracker: app.tracker,
+        status: () => app.statusJson(),
+        readiness: () => app.readiness(),
+        page: () => app.statusPage(),
+      }));
     }
+    if (m.metricsListen !== 'no') {
+      app.#metricsListener = await optional('metrics listener', () => startMetricsServer({
+        listen: m.metricsListen,
+        allow: m.metricsAllow,
+        logger: deps.logger,
+        metrics: app.metrics,
+        readiness: () => app.readiness(),
+      }));
+    }
+    app.#sampleRates();
     deps.logger.info(
       `journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}; ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}`,
     );
@@ -168,11 +239,37 @@ export class TdcApp {
     });
   }
 
+  /**
+   * SIGHUP: load the file again and apply it. Whatever goes wrong (a refused file, an unreadable CA
+   * bundle, anything thrown) is ONE error line, `reload refused: …; old settings kept`, the old settings
+   * stay and `tdc_config_last_reload_successful` drops to 0. Never throws. True when applied.
+   */
+  reloadFrom(load: () => ConfigResult): boolean {
+    let refused: string;
+    try {
+      const next = load();
+      if (next.ok) {
+        this.reload(next.config);
+        this.metrics.noteReload(true, this.#clock.now());
+        return true;
+      }
+      refused = next.errors.join('; ');
+    } catch (err) {
+      refused = describeError(err);
+    }
+    this.metrics.noteReload(false, this.#clock.now());
+    this.#deps.logger.error(`reload refused: ${refused}; old settings kept`);
+    return false;
+  }
+
   /** Settings for the next message. The listener itself is not moved: that needs a restart. */
   reload(config: Config): void {
     const old = this.#config;
-    if (config.milter.listen !== old.milter.listen) {
-      this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
+    const listen = formatListenAddress(config.milter.listen);
+    if (listen !== formatListenAddress(old.milter.listen)) {
+      this.#deps.logger.warn(this.#deps.inheritedListener === undefined
+        ? `reload: listen changed to ${listen}; restart the daemon to move the listener`
+        : `reload: listen changed to ${listen}, but the socket comes from systemd: change ListenStream= in tdc-milter.socket instead`);
     }
     const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
     if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {
@@ -180,6 +277,9 @@ export class TdcApp {
     }
     if (config.milter.statusListen !== old.milter.statusListen) {
       this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
+    }
+    if (config.milter.metricsListen !== old.milter.metricsListen || config.milter.metricsAllow.join() !== old.milter.metricsAllow.join()) {
+      this.#deps.logger.warn('reload: metrics_listen or metrics_allow changed; they take effect when the daemon restarts');
     }
     this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));
     this.#config = config;
@@ -191,13 +291,24 @@ export class TdcApp {
     this.#journaler.handle(msg);
   }
 
-  /** SIGTERM: stop taking mail, give queued copies `drainMs` to go, then close everything. */
+  /**
+   * SIGTERM: stop accepting milter connections, serve the open ones until the MTA closes them,
+   * then give queued copies the rest of `drainMs` to go, then close everything.
+   */
   async stop(drainMs: number): Promise<void> {
     const started = this.#clock.now();
-    // Sessions in progress may still hand us messages; let them finish first (bounded).
-    await this.#milter?.close(Math.min(drainMs, 5000));
+    // Cutting an open milter connection would send the rest of that SMTP session's mail on
+    // unjournaled (milter_default_action = accept), so the MTA decides when it ends, within drain_time.
+    const open = this.#milter?.stats().activeSessions ?? 0;
+    const closed = this.#milter?.close(drainMs); // stops accepting at once
+    if (open > 0) {
+      this.#deps.logger.info(`${open} milter connection(s) open: serving them until the MTA closes them, for up to ${drainMs / 1000}s (drain_time)`);
+    }
+    await closed;
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
+    this.#sampler?.cancel();
     await this.#status?.close();
+    await this.#metricsListener?.close();
   }
 }

@@ -64,8 +64,9 @@ awk '!done && /^enabled = yes / { print "enabled = no                          #
 grep -q '^enabled = no ' "$PKG/etc/tdc-milter/milter.conf" || { echo "build-package: no [tdc] enabled = yes line in milter.conf.example" >&2; exit 1; }
 chmod 0644 "$PKG/etc/tdc-milter/milter.conf"
 
+# The units: the service and the socket it requires (systemd holds the milter socket across restarts).
 install -d -m 0755 "$PKG/lib/systemd/system"
-install -m 0644 examples/tdc-milter.service "$PKG/lib/systemd/system/tdc-milter.service"
+install -m 0644 examples/tdc-milter.service examples/tdc-milter.socket "$PKG/lib/systemd/system/"
 
 # Documentation: files over 4 KiB gzip -9n'd (Debian policy 12.3).
 DOC=$PKG/usr/share/doc/tdc-milter
@@ -74,9 +75,8 @@ install -m 0644 README.md "$DOC/README.md"
 install -m 0644 "$NODE_LICENSE" "$DOC/LICENSE.node"
 install -m 0644 CHANGELOG.md "$DOC/CHANGELOG.md"
 install -m 0644 milter.conf.example "$DOC/examples/milter.conf.example"
-for f in README.md postfix-main.cf postfix-master.cf sendmail.mc logrotate.conf tdc-milter.service; do
-  install -m 0644 "examples/$f" "$DOC/examples/$f"
-done
+# Every file of examples/: the units, Postfix and Sendmail lines, logrotate, Prometheus alerts, Grafana dashboard.
+for f in examples/*; do install -m 0644 "$f" "$DOC/examples/"; done
 # The Debian changelog (a native package's changelog.gz), made from CHANGELOG.md's entries.
 MAINT=$(sed -n 's/^Maintainer: //p' packaging/debian/control)
 awk -v maint="$MAINT" '

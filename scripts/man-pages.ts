@@ -2,8 +2,10 @@
  * Generates the man pages tdc-milter(8) and milter.conf(5) as roff. milter.conf(5) lists every key
  * of the schema table (lib/config/schema.ts) with its type, default and bounds, so it cannot drift.
  * `node dist/scripts/man-pages.js OUTDIR` writes OUTDIR/tdc-milter.8 and OUTDIR/milter.conf.5.
- * Imports only the schema and the version from lib/; does no other I/O than writing the two files.
+ * tdc-milter(8)'s commands, options and exit codes come from the built CLI's `--help`. Imports only the
+ * schema and the version from lib/; runs `node dist/lib/main.js --help` and writes the two files.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SCHEMA, formatValue, type KeySpec, type SectionKind } from '../lib/config/schema';
@@ -11,7 +13,7 @@ import { VERSION } from '../lib/version';
 
 /** Text for roff: backslashes escaped, hyphens as \- (they are options and key names, not breaks), no control line starts. */
 export function roffText(s: string): string {
-  const t = s.replace(/\\/g, '\\e').replace(/-/g, '\\-');
+  const t = s.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/\u2026/g, '...');
   return /^[.']/.test(t) ? `\\&${t}` : t;
 }
 
@@ -35,6 +37,7 @@ const KIND_TEXT: Record<KeySpec['kind'], string> = {
   'cidr-list': 'list of networks',
   'pattern-list': 'list of address patterns',
   'header-rule-list': 'HEADER: REGEX',
+  'metrics-listen': 'HOST:PORT or no',
 };
 
 const SECTION_TEXT: Record<SectionKind, { title: string; intro: string }> = {
@@ -129,17 +132,51 @@ export function milterConfPage(date: string): string {
   return out.join('\n') + '\n';
 }
 
-const COMMANDS: readonly [string, string][] = [
-  ['run', 'Start the daemon (the default command). SIGHUP reloads the configuration file; SIGTERM or SIGINT stop taking mail, give queued copies up to drain_time to reach the intake, and exit 0.'],
-  ['check-config', 'Check the configuration file. Exit 0 when it is valid; otherwise print every problem as file:line: key: expected ..., got ... and exit 1.'],
-  ['config', 'Print the settings in effect on this machine and the layer each came from. The output is itself a valid milter.conf.'],
-  ['status [--json]', 'Ask the running daemon (status_listen) for the.tdc.queue and each intake domain: active recipients, connections out, delivered, soft bounced, hard bounced, dropped and queue bytes.'],
-  ['track ID [--json]', 'The history of a journal copy, looked up by copy id, MTA queue id or Message-ID: enqueued, delivery attempts with their DCID and the server\'s reply, and the final state.'],
-  ['help', 'Print the usage.'],
-];
+/** One entry of a `--help` section: the term (`track ID [--json]`, `-c, --config FILE`, `0`) and its text. */
+export interface HelpEntry { term: string; text: string }
 
-/** tdc-milter(8): the commands, options, files, signals and the MTA settings. */
-export function tdcMilterPage(date: string): string {
+/**
+ * The sections of `tdc-milter --help` (`commands:`, `options:`, `exit codes:`) as entries. An entry
+ * starts on a line indented by two spaces; the term ends at the first run of two or more spaces;
+ * more deeply indented lines continue the text. Lines without such a gap are entries with no term.
+ */
+export function parseHelp(usage: string): Map<string, HelpEntry[]> {
+  const sections = new Map<string, HelpEntry[]>();
+  let current: HelpEntry[] | undefined;
+  for (const line of usage.split('\n')) {
+    const head = /^([a-z][a-z ]*):$/.exec(line);
+    if (head !== null) {
+      current = [];
+      sections.set(head[1]!, current);
+    } else if (current !== undefined && /^ {2}\S/.test(line)) {
+      const m = /^ {2}(\S.*?)(?: {2,}(.*))?$/.exec(line)!;
+      current.push(m[2] === undefined ? { term: '', text: m[1]! } : { term: m[1]!, text: m[2] });
+    } else if (current !== undefined && /^ {3,}\S/.test(line) && current.length > 0) {
+      const last = current[current.length - 1]!;
+      last.text = `${last.text} ${line.trim()}`;
+    } else if (line.trim() === '') {
+      current = current !== undefined && current.length > 0 ? undefined : current;
+    }
+  }
+  return sections;
+}
+
+function helpSection(title: string, entries: HelpEntry[] | undefined): string[] {
+  if (entries === undefined || entries.length === 0) throw new Error(`tdc-milter --help has no "${title.toLowerCase()}" section`);
+  const out = [`.SH ${title}`];
+  for (const e of entries) {
+    if (e.term === '') out.push('.PP', roffText(e.text));
+    else out.push('.TP', `\\fB${roffText(e.term)}\\fR`, roffText(e.text));
+  }
+  return out;
+}
+
+/**
+ * tdc-milter(8): the commands, options and exit codes from `tdc-milter --help` (`usage`, the text the
+ * CLI's own command table generates, so the page cannot drift from it), then signals, MTA settings, files.
+ */
+export function tdcMilterPage(date: string, usage: string): string {
+  const help = parseHelp(usage);
   const out = [
     ...header('TDC-MILTER', 8, date),
     '.SH NAME',
@@ -147,28 +184,20 @@ export function tdcMilterPage(date: string): string {
     '.SH SYNOPSIS',
     '.B tdc\\-milter',
     '.RI [ command ]',
-    '.RB [ \\-\\-config',
-    '.IR file ]',
+    '.RI [ options ]',
     '.SH DESCRIPTION',
     roffText('tdc-milter is a milter for Postfix and Sendmail. Placed last in the MTA\'s milter chain, it journals every accepted incoming message, ' +
       'split by mail policy, to a message intake address (for example a Cisco Secure Email Threat Defense tenant). ' +
       'Each copy is a new message in journal format with the original attached as message/rfc822, sent from the null sender over SMTP with STARTTLS ' +
       '(TLS 1.2 or newer, certificate verified) through a bounded queue, the.tdc.queue. The original message is never changed, delayed or rejected.'),
-    '.SH COMMANDS',
-  ];
-  for (const [cmd, text] of COMMANDS) out.push('.TP', `\\fB${roffText(cmd)}\\fR`, roffText(text));
-  out.push(
-    '.SH OPTIONS',
-    '.TP', '\\fB\\-\\-config\\fR \\fIfile\\fR, \\fB\\-c\\fR \\fIfile\\fR',
-    roffText('The configuration file. Default: $TDC_MILTER_CONFIG, else /etc/tdc-milter/milter.conf if it exists, else the embedded default (milter on inet:127.0.0.1:8894, journaling off).'),
-    '.TP', '\\fB\\-\\-version\\fR, \\fB\\-V\\fR', 'Print the version and exit.',
-    '.TP', '\\fB\\-\\-help\\fR, \\fB\\-h\\fR', 'Print the usage and exit.',
-    '.SH EXIT STATUS',
-    roffText('0 on success (for run: after a clean shutdown); 1 when the configuration is invalid or the command failed; 2 for a usage error.'),
+    ...helpSection('COMMANDS', help.get('commands')),
+    ...helpSection('OPTIONS', help.get('options')),
+    ...helpSection('EXIT STATUS', help.get('exit codes')),
     '.SH SIGNALS',
     '.TP', '.B SIGHUP', roffText('Re-read the configuration file. A file with errors is refused with a log line and the old settings stay in force.'),
     '.TP', '.BR SIGTERM ", " SIGINT',
     roffText('Stop taking new messages, give queued copies up to drain_time to reach the intake, drop the rest with one log line each, and exit 0.'),
+    '.TP', '.B SIGUSR1', roffText('Reopen log_file (after logrotate moved it away).'),
     '.SH MTA SETTINGS',
     roffText('Postfix (main.cf); milter_default_action = accept is required so that mail flows while tdc-milter is down:'),
     '.PP', '.nf',
@@ -185,12 +214,14 @@ export function tdcMilterPage(date: string): string {
     '.SH FILES',
     '.TP', '.I /etc/tdc\\-milter/milter.conf', 'the configuration file.',
     '.TP', '.I /lib/systemd/system/tdc\\-milter.service', 'the systemd unit: user tdc\\-milter, group postfix.',
+    '.TP', '.I /lib/systemd/system/tdc\\-milter.socket',
+    roffText('the listening socket, held by systemd across restarts (socket activation); the daemon then serves it instead of binding listen.'),
     '.TP', '.I /var/spool/postfix/tdc', roffText('the directory for a unix milter socket inside the Postfix spool (owner tdc-milter, group postfix, mode 0750).'),
     '.SH SEE ALSO',
     '.BR milter.conf (5),',
     '.BR postconf (5),',
     '.BR systemctl (1)',
-  );
+  ];
   return out.join('\n') + '\n';
 }
 
@@ -207,7 +238,8 @@ function main(): void {
   const root = path.join(__dirname, '..', '..');
   const date = releaseDate(fs.readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8'));
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, 'tdc-milter.8'), tdcMilterPage(date));
+  const usage = execFileSync(process.execPath, [path.join(root, 'dist', 'lib', 'main.js'), '--help'], { encoding: 'utf8' });
+  fs.writeFileSync(path.join(outDir, 'tdc-milter.8'), tdcMilterPage(date, usage));
   fs.writeFileSync(path.join(outDir, 'milter.conf.5'), milterConfPage(date));
 }
 

@@ -10,3 +10,4 @@ export {
   type DeliverFn, type DeliveryResult, type AttemptContext,
 } from './types';
 export { classifyFailure, type Classification, type FailureClass } from './classify';
+export { SmtpAgent, type SmtpAgentDeps } from './smtp-agent';

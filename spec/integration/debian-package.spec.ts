@@ -1,7 +1,7 @@
 /**
  * The Debian package as an admin meets it: `npm run package`'s script builds the .deb, lintian finds
- * nothing it does not override, `dpkg -i` installs it, the installed /usr/bin/tdc-milter checks its
- * config and journals mail through a real Postfix to a STARTTLS intake, and `dpkg -r` / `dpkg -P`
+ * nothing it does not override, `dpkg -i` installs it, the installed /usr/bin/tdc-milter says its
+ * version, checks its config and journals mail through a real Postfix to a STARTTLS intake, and `dpkg -r` / `dpkg -P`
  * leave only what Debian keeps. Needs root, dpkg-deb, lintian (scripts/test-deps.txt) and `npm run build`.
  */
 import { spawnSync } from 'node:child_process';
@@ -50,6 +50,15 @@ function installed(): boolean {
 /** Every path dpkg installed for the package (files and directories it owns). */
 function packageFiles(): string[] {
   return ok('dpkg-query', ['-L', 'tdc-milter']).split('\n').filter((l) => l !== '' && l !== '/.');
+}
+
+/** The symlinks that enable our units under /etc/systemd/system. */
+function enabledLinks(): string[] {
+  const root = '/etc/systemd/system';
+  if (!fs.existsSync(root)) return [];
+  return fs.readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) => fs.readdirSync(path.join(root, d.name)).filter((f) => f.startsWith('tdc-milter.')).map((f) => path.join(root, d.name, f)));
 }
 
 function config(milterPort: number, intakePort: number): string {
@@ -107,7 +116,7 @@ describe('the Debian package', () => {
     files = packageFiles();
     for (const f of [
       BIN, '/etc/tdc-milter/milter.conf', '/usr/share/doc/tdc-milter/examples/milter.conf.example.gz',
-      '/lib/systemd/system/tdc-milter.service', '/usr/share/doc/tdc-milter/README.md', '/usr/share/doc/tdc-milter/copyright',
+      '/lib/systemd/system/tdc-milter.service', '/lib/systemd/system/tdc-milter.socket', '/usr/share/doc/tdc-milter/README.md', '/usr/share/doc/tdc-milter/copyright',
       '/usr/share/doc/tdc-milter/changelog.gz', '/usr/share/doc/tdc-milter/examples/postfix-main.cf',
       '/usr/share/doc/tdc-milter/examples/sendmail.mc', '/usr/share/man/man8/tdc-milter.8.gz', '/usr/share/man/man5/milter.conf.5.gz',
     ]) {
@@ -128,15 +137,19 @@ describe('the Debian package', () => {
     expect(spool.mode & 0o777).toBe(0o750);
     expect(ok('stat', ['-c', '%U:%G', '/var/spool/postfix/tdc']).trim()).toBe('tdc-milter:postfix');
     expect(ok('man', ['-w', 'milter.conf']).trim()).toBe('/usr/share/man/man5/milter.conf.5.gz');
+    // Enabled as Debian enables a package's units (deb-systemd-helper), whether or not systemd runs here.
+    expect(enabledLinks().sort()).toEqual([
+      '/etc/systemd/system/multi-user.target.wants/tdc-milter.service', '/etc/systemd/system/sockets.target.wants/tdc-milter.socket',
+    ]);
   }, 600_000);
 
-  it('the installed binary accepts its own config file, journaling off', () => {
+  it('the installed binary says its version and accepts its own config file, journaling off', () => {
     const check = run(BIN, ['check-config', '--config', '/etc/tdc-milter/milter.conf']);
     expect({ status: check.status, out: check.stdout + check.stderr }).toEqual({ status: 0, out: expect.any(String) });
     const effective = ok(BIN, ['config', '--config', '/etc/tdc-milter/milter.conf']);
     expect(effective).toMatch(/^enabled = no\b/m);
-    // --version comes with the strict CLI (issue 14 item 3); until then `help` proves the CLI runs.
-    expect(ok(BIN, ['help'])).toMatch(/usage: tdc-milter/);
+    expect(ok(BIN, ['--version']).trim()).toBe(`tdc-milter ${VERSION}`);
+    expect(ok(BIN, ['--help'])).toMatch(/usage: tdc-milter/);
   });
 
   it('the installed binary journals mail that went through a real Postfix to a STARTTLS intake', async () => {
@@ -145,7 +158,7 @@ describe('the Debian package', () => {
     let daemon: DaemonProcess | undefined;
     let postfix: PostfixInstance | undefined;
     try {
-      daemon = await DaemonProcess.start(writeConfig(config(milterPort, intake.port), 'tdc-deb-'), 20_000, [BIN]);
+      daemon = await DaemonProcess.start(writeConfig(config(milterPort, intake.port), 'tdc-deb-'), 20_000, { program: [BIN] });
       postfix = await startPostfix({ milters: `inet:127.0.0.1:${milterPort}` });
       const client = await SmtpClient.connect(postfix.smtpPort);
       await client.ehlo('mx.partner.test');
@@ -199,6 +212,7 @@ describe('the Debian package', () => {
     for (const dir of ['/etc/tdc-milter', '/var/spool/postfix/tdc', '/var/log/tdc-milter', '/usr/share/doc/tdc-milter']) {
       expect({ dir, exists: fs.existsSync(dir) }).toEqual({ dir, exists: false });
     }
+    expect(enabledLinks()).toEqual([]);
     // Debian practice keeps a removed package's system user: its uid may still own files (README says so).
     expect(run('getent', ['passwd', 'tdc-milter']).status).toBe(0);
   }, 600_000);

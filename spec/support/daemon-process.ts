@@ -32,11 +32,32 @@ export function writeConfig(text: string, prefix = 'tdc-daemon-'): string {
   return file;
 }
 
+/**
+ * A milter.conf for a daemon on loopback journaling to a loopback STARTTLS intake (test CA), with
+ * the status endpoint off; `extra` lines are added to [milter] and [tdc].
+ */
+export function loopbackJournalConfig(milterPort: number, intakePort: number, caFile: string, extra: { milter?: string[]; tdc?: string[] } = {}): string {
+  return [
+    '[milter]', `listen = inet:127.0.0.1:${milterPort}`, 'status_listen = no', 'hostname = gw.example.test', ...(extra.milter ?? []), '',
+    '[tdc]', 'enabled = yes', 'intake_address = journal@intake.test', `relay = [127.0.0.1]:${intakePort}`, `tls_ca_file = ${caFile}`,
+    ...(extra.tdc ?? []), '',
+  ].join('\n');
+}
+
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
   /** ms from `signal()` (or from the start, when never signalled) to the exit. */
   afterSignalMs: number;
+}
+
+export interface SpawnOptions {
+  /** Added to the environment (e.g. NOTIFY_SOCKET, LISTEN_FDS). */
+  env?: NodeJS.ProcessEnv;
+  /** A command that runs the daemon, e.g. ['systemd-socket-activate', '-l', ADDR]; it must exec it. */
+  wrapper?: string[];
+  /** The daemon's program and first arguments; default this tree's build (node dist/lib/main.js), e.g. ['/usr/bin/tdc-milter'] as installed. */
+  program?: readonly string[];
 }
 
 export class DaemonProcess {
@@ -48,9 +69,9 @@ export class DaemonProcess {
   #partial = { out: '', err: '' };
   readonly #listeners = new Set<() => void>();
 
-  /** `command` is the program and its first arguments: this tree's build, or e.g. ['/usr/bin/tdc-milter'] as installed. */
-  private constructor(readonly configFile: string, command: readonly string[] = [process.execPath, MAIN]) {
-    this.child = spawn(command[0]!, [...command.slice(1), 'run', '--config', configFile], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  private constructor(readonly configFile: string, options: SpawnOptions = {}) {
+    const command = [...(options.wrapper ?? []), ...(options.program ?? [process.execPath, MAIN]), 'run', '--config', configFile];
+    this.child = spawn(command[0]!, command.slice(1), { env: { ...cliEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const collect = (which: 'out' | 'err') => (d: Buffer) => {
       const parts = (this.#partial[which] + d.toString('utf8')).split('\n');
       this.#partial[which] = parts.pop()!;
@@ -65,14 +86,14 @@ export class DaemonProcess {
   }
 
   /** Spawn without waiting for anything (e.g. when the log goes to a file). */
-  static spawn(configFile: string, command?: readonly string[]): DaemonProcess {
-    if (command === undefined) assertBuilt();
-    return new DaemonProcess(configFile, command);
+  static spawn(configFile: string, options: SpawnOptions = {}): DaemonProcess {
+    if (options.program === undefined) assertBuilt();
+    return new DaemonProcess(configFile, options);
   }
 
   /** Spawn and wait for the "milter listening" line on stdout/stderr. */
-  static async start(configFile: string, timeoutMs = 15_000, command?: readonly string[]): Promise<DaemonProcess> {
-    const d = DaemonProcess.spawn(configFile, command);
+  static async start(configFile: string, timeoutMs = 15_000, options: SpawnOptions = {}): Promise<DaemonProcess> {
+    const d = DaemonProcess.spawn(configFile, options);
     try {
       await d.waitForLine(/milter listening on/, timeoutMs);
     } catch (err) {

@@ -1,9 +1,7 @@
 /**
- * Generates the man pages tdc-milter(8) and milter.conf(5) as roff. milter.conf(5) lists every key
- * of the schema table (lib/config/schema.ts) with its type, default and bounds, so it cannot drift.
- * `node dist/scripts/man-pages.js OUTDIR` writes OUTDIR/tdc-milter.8 and OUTDIR/milter.conf.5.
- * tdc-milter(8)'s commands, options and exit codes come from the built CLI's `--help`. Imports only the
- * schema and the version from lib/; runs `node dist/lib/main.js --help` and writes the two files.
+ * Generates tdc-milter(8) (commands, options, exit codes from the built CLI's --help) and milter.conf(5)
+ * (every key of lib/config/schema.ts), so neither can drift: `node dist/scripts/man-pages.js OUTDIR`.
+ * Imports only the schema and the version from lib/; runs `--help` and writes the two pages.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

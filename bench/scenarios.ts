@@ -79,13 +79,32 @@ const usesIntake = (s: ScenarioName): boolean => s === 'd' || s === 'e' || s ===
 /** Postfix makes the copy itself (recipient_bcc_maps): (e) alone, (f) behind the C null milter. */
 const postfixCopies = (s: ScenarioName): boolean => s === 'e' || s === 'f';
 
-/** Copy lag from the daemon's log: 'MID <id> queued' → 'Message done … MID <id>' (ms timestamps). */
+/** A log line's time (ms) and text: a JSON line ({"time": ISO, "message"}) or one that starts with an ISO time. */
+function timedLine(line: string): { t: number; text: string } | undefined {
+  if (line.startsWith('{')) {
+    try {
+      const j = JSON.parse(line) as { time?: unknown; message?: unknown };
+      const t = Date.parse(String(j.time));
+      return Number.isNaN(t) ? undefined : { t, text: String(j.message) };
+    } catch {
+      return undefined;
+    }
+  }
+  const t = Date.parse(line.slice(0, line.indexOf(' ')));
+  return Number.isNaN(t) ? undefined : { t, text: line };
+}
+
+/**
+ * Copy lag from the daemon's log: 'MID <id> queued' → 'Message done … MID <id>'. Needs ms times: the
+ * bench's daemon logs JSON lines (a log file's gateway timestamps have whole seconds only).
+ */
 export function daemonCopyLags(log: string): number[] {
   const queued = new Map<string, number>();
   const lags: number[] = [];
-  for (const line of log.split('\n')) {
-    const t = Date.parse(line.slice(0, line.indexOf(' ')));
-    if (Number.isNaN(t)) continue;
+  for (const raw of log.split('\n')) {
+    const timed = timedLine(raw);
+    if (timed === undefined) continue;
+    const { t, text: line } = timed;
     let m = /MID (\S+) queued for delivery/.exec(line);
     if (m !== null) {
       queued.set(m[1]!, t);

@@ -47,8 +47,13 @@ strip --strip-unneeded "$SEA/tdc-milter"
   { echo "build-package: the single executable does not run check-config on milter.conf.example" >&2; exit 1; }
 
 # Licenses: of node (upstream's LICENSE covers what it bundles) and of each npm package in the bundle.
-NODE_LICENSE=$(dirname "$(readlink -f "$NODE")")/../share/doc/nodejs/LICENSE
-[ -r "$NODE_LICENSE" ] || { echo "build-package: Node.js LICENSE not found at $NODE_LICENSE" >&2; exit 1; }
+# Where Debian/NodeSource packages and nodejs.org's tarballs put it.
+NODE_PREFIX=$(dirname "$(dirname "$(readlink -f "$NODE")")")
+NODE_LICENSE=
+for f in "$NODE_PREFIX/share/doc/nodejs/LICENSE" "$NODE_PREFIX/LICENSE" "$NODE_PREFIX/share/doc/node/LICENSE"; do
+  if [ -r "$f" ]; then NODE_LICENSE=$f; break; fi
+done
+[ -n "$NODE_LICENSE" ] || { echo "build-package: Node.js LICENSE not found under $NODE_PREFIX" >&2; exit 1; }
 BUNDLED=$(npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
   node -p "const p = require('$dir/package.json'); p.name + ' ' + p.version + ' (' + (p.license || 'see its package') + ')'"
 done | sort -u)

@@ -63,10 +63,26 @@ install -m 0755 "$SEA/tdc-milter" "$PKG/usr/bin/tdc-milter"
 
 # /etc/tdc-milter/milter.conf: the documented example with journaling off until the admin sets it up.
 install -d -m 0755 "$PKG/etc/tdc-milter"
-# Only the first `enabled = yes` (the [tdc] one) changes; its comment lines follow unchanged.
-awk '!done && /^enabled = yes / { print "enabled = no                          # off until you set intake_address (then: yes); see milter.conf(5)"; done = 1; next } { print }' \
-  milter.conf.example > "$PKG/etc/tdc-milter/milter.conf"
-grep -q '^enabled = no ' "$PKG/etc/tdc-milter/milter.conf" || { echo "build-package: no [tdc] enabled = yes line in milter.conf.example" >&2; exit 1; }
+# Journaling off and no sample intake address in force: [tdc] enabled = no with an empty
+# intake_address, and the example's own policies, groups and machines commented out, so that turning
+# journaling on never sends a copy to an address from the example.
+awk '
+  BEGIN {
+    print "# Installed by the tdc-milter Debian package. Journaling is off: set intake_address in [tdc],"
+    print "# then enabled = yes, and check with tdc-milter check-config. The example policies, group and"
+    print "# machine below are commented out; see milter.conf(5) for every key."
+    print "#"
+  }
+  /^\[/ { sec = $0 }
+  sec == "[tdc]" && /^enabled = yes / { print "enabled = no                          # off until intake_address is set (then: yes)"; next }
+  sec == "[tdc]" && /^intake_address = / { print "intake_address =                      # yours, from the SETD portal (Mail flow configuration)"; next }
+  sec != "" && sec !~ /^\[(milter|tdc|direction|policy DEFAULT)\]$/ && $0 != "" { print "#" $0; next }
+  { print }
+' milter.conf.example > "$PKG/etc/tdc-milter/milter.conf"
+grep -q '^enabled = no ' "$PKG/etc/tdc-milter/milter.conf" && ! grep -q '^intake_address = .*@' "$PKG/etc/tdc-milter/milter.conf" ||
+  { echo "build-package: milter.conf.example has no [tdc] enabled = yes / intake_address lines to turn off" >&2; exit 1; }
+"$NODE" dist/lib/main.js check-config --config "$PKG/etc/tdc-milter/milter.conf" >/dev/null ||
+  { echo "build-package: the packaged milter.conf does not pass check-config" >&2; exit 1; }
 chmod 0644 "$PKG/etc/tdc-milter/milter.conf"
 
 # The units: the service and the socket it requires (systemd holds the milter socket across restarts).

@@ -148,6 +148,10 @@ describe('the Debian package', () => {
     expect({ status: check.status, out: check.stdout + check.stderr }).toEqual({ status: 0, out: expect.any(String) });
     const effective = ok(BIN, ['config', '--config', '/etc/tdc-milter/milter.conf']);
     expect(effective).toMatch(/^enabled = no\b/m);
+    // No address from the example is in force: turning journaling on cannot send copies to one of them.
+    const live = fs.readFileSync('/etc/tdc-milter/milter.conf', 'utf8').split('\n').filter((l) => !/^\s*#/.test(l));
+    expect(live.filter((l) => /^intake_address\s*=\s*\S+@/.test(l))).toEqual([]);
+    expect(live.filter((l) => /^\[(policy (?!DEFAULT)|group |machine )/.test(l))).toEqual([]);
     expect(ok(BIN, ['--version']).trim()).toBe(`tdc-milter ${VERSION}`);
     expect(ok(BIN, ['--help'])).toMatch(/usage: tdc-milter/);
   });

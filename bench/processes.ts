@@ -110,6 +110,8 @@ export function daemonConfig(o: DaemonOptions): string {
       `status_listen = 127.0.0.1:${o.statusPort}`,
       'hostname = gw.bench.test',
       `log_file = ${path.join(o.dir, 'tdc.log')}`,
+      // JSON lines carry ISO times in ms; the copy lag is measured from them (daemonCopyLags).
+      'log_format = json',
       'log_level = info',
       'drain_time = 5s',
       ...(o.extraMilter ?? []),

@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: scenarios (a)-(e) round-robin at 10 KiB and 1 MiB, then the memory run; writes
+ * `npm run bench`: scenarios (a)-(f) round-robin at 10 KiB and 1 MiB, then the memory run; writes
  * bench/results/latest.json and prints a table with the machine and the target verdicts.
- * Flags: --quick, --rounds N, --n10k N, --n1m N, --scenarios abcde, --sizes 10k,1m, --memory N|0,
+ * Flags: --quick, --rounds N, --n10k N, --n1m N, --scenarios abcdef, --sizes 10k,1m, --memory N|0,
  * --profile (CPU profiles of the daemon in scenarios c and d, first round of each size), --out FILE;
  * experiments: --tdc key=value / --milter key=value (extra config lines for the daemon), --node-flag FLAG (for the daemon). Imports nothing from lib/.
  */
@@ -27,7 +27,7 @@ const sizeTag = (bytes: number): string => (bytes >= MIB1 ? `${bytes / MIB1}MiB`
 export function parseFlags(argv: string[]): Flags {
   const quick = argv.includes('--quick');
   const f: Flags = {
-    rounds: quick ? 1 : 3, n10k: quick ? 500 : 2000, n1m: quick ? 50 : 200, scenarios: ['a', 'b', 'c', 'd', 'e'],
+    rounds: quick ? 1 : 3, n10k: quick ? 500 : 2000, n1m: quick ? 50 : 200, scenarios: ['a', 'b', 'c', 'd', 'e', 'f'],
     sizes: [KIB10, MIB1], memory: quick ? 300 : 2000, profile: false, tdcOptions: [], milterOptions: [], nodeFlags: [],
     out: quick ? path.join(os.tmpdir(), 'tdc-bench-quick.json') : path.join(ROOT, 'bench', 'results', 'latest.json'),
   };
@@ -55,7 +55,7 @@ export function parseFlags(argv: string[]): Flags {
     else if (a === '--out') f.out = path.resolve(v());
     else if (a === '--scenarios') {
       const s = v().split('').filter((c): c is ScenarioName => c in SCENARIOS);
-      if (s.length === 0) throw new Error('--scenarios: letters from abcde');
+      if (s.length === 0) throw new Error('--scenarios: letters from abcdef');
       f.scenarios = s;
     } else if (a === '--sizes') {
       f.sizes = v().split(',').map((s) => (s.toLowerCase() === '1m' ? MIB1 : s.toLowerCase() === '10k' ? KIB10 : Number(s)));
@@ -72,19 +72,9 @@ function tryRun(cmd: string, args: string[]): string {
   }
 }
 
-/** Installs what the bench needs (Debian, as root, non-interactive) when it is missing. */
+/** Installs what the bench needs (scripts/bench-deps.txt) when it is missing; fails clearly when it cannot. */
 function ensurePackages(): void {
-  const need: string[] = [];
-  if (!fs.existsSync('/usr/sbin/postfix') || !fs.existsSync('/usr/sbin/smtp-source')) need.push('postfix');
-  if (!fs.existsSync('/usr/include/libmilter/mfapi.h')) need.push('libmilter-dev');
-  if (tryRun('gcc', ['--version']) === '?') need.push('gcc');
-  if (need.length === 0) return;
-  process.stdout.write(`installing ${need.join(' ')} ...\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-  // postfix: do not let the package start a system instance on port 25.
-  fs.writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755, flag: 'wx' });
-  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...need], { stdio: 'inherit', env });
+  execFileSync('bash', [path.join(ROOT, 'scripts', 'install-deps.sh'), path.join(ROOT, 'scripts', 'bench-deps.txt')], { stdio: 'inherit' });
 }
 
 function machine(): Record<string, string> {
@@ -108,6 +98,35 @@ interface SizeSummary {
     eobP50Ms?: number; eobP99Ms?: number; journalP99Ms?: number; peakRssMiB?: number; copyLagP50Ms?: number; copyLagP99Ms?: number; ok: boolean;
   }>;
   ratios: Record<string, number>;
+  /** CPU ms per journal copy: our daemon in (d) against what the assembled setup spends (issue 11's target). */
+  copyCost?: CopyCost;
+}
+
+interface CopyCost {
+  /** The whole daemon per journaled message in (d). */
+  daemonD: number;
+  /** The C null milter per message in (f) (in (b) when (f) did not run). */
+  nullMilter?: number;
+  /** Postfix's smtp client (and tlsproxy) per bcc copy in (e), and in (f). */
+  postfixSmtpE?: number;
+  postfixSmtpF?: number;
+  /** nullMilter + postfixSmtpE: what the daemon's CPU per copy is held against. */
+  assembled?: number;
+}
+
+/** The per-copy CPU comparison of one size, when (d) ran. */
+function copyCost(per: SizeSummary['perScenario']): CopyCost | undefined {
+  const d = per['d'];
+  if (d === undefined) return undefined;
+  const nullMilter = per['f']?.cpuPer1000['milter'] ?? per['b']?.cpuPer1000['milter'];
+  const postfixSmtpE = per['e']?.cpuPer1000['smtp'];
+  return {
+    daemonD: d.cpuPer1000['milter']!,
+    nullMilter,
+    postfixSmtpE,
+    postfixSmtpF: per['f']?.cpuPer1000['smtp'],
+    assembled: nullMilter !== undefined && postfixSmtpE !== undefined ? nullMilter + postfixSmtpE : undefined,
+  };
 }
 
 /** Median of per-round ratios x/y (paired in the same round). */
@@ -147,10 +166,10 @@ function summarize(runs: (RunResult & { round: number })[], bytes: number, round
     };
   }
   const ratios: Record<string, number> = {};
-  for (const [x, y] of [['c', 'b'], ['d', 'e'], ['d', 'a'], ['b', 'a'], ['c', 'a'], ['e', 'a']] as [ScenarioName, ScenarioName][]) {
+  for (const [x, y] of [['c', 'b'], ['d', 'e'], ['d', 'f'], ['d', 'a'], ['b', 'a'], ['c', 'a'], ['e', 'a'], ['f', 'a']] as [ScenarioName, ScenarioName][]) {
     if (per[x] && per[y]) ratios[`${x}/${y}`] = pairedRatio(mine, x, y, rounds);
   }
-  return { bytes, messages: mine[0]?.messages ?? 0, perScenario: per, ratios };
+  return { bytes, messages: mine[0]?.messages ?? 0, perScenario: per, ratios, copyCost: copyCost(per) };
 }
 
 interface Verdict { target: string; value: number; limit: number; pass: boolean; note: string }
@@ -170,6 +189,11 @@ function verdicts(sizes: SizeSummary[], mem: MemoryResult | undefined): Verdict[
     };
     ge('(c)/(b)', s.ratios['c/b'], 0.95);
     ge('(d)/(e)', s.ratios['d/e'], 1.0);
+    ge('(d)/(f)', s.ratios['d/f'], s.bytes >= MIB1 ? 1.2 : 1.25);
+    const assembled = s.copyCost?.assembled;
+    if (assembled !== undefined) {
+      le('daemon CPU per copy (d) vs null milter (f) + Postfix smtp per copy (e)', s.copyCost?.daemonD, Number(assembled.toFixed(3)), 'ms');
+    }
     const eobs = ['c', 'd'].map((x) => s.perScenario[x]?.eobP99Ms).filter((x): x is number => x !== undefined);
     if (eobs.length > 0) le('EOB reply p99 (worst of c, d)', Math.max(...eobs), 2, 'ms');
     le('copy lag p99 (d)', s.perScenario['d']?.copyLagP99Ms, 1000, 'ms');
@@ -206,6 +230,11 @@ function printTable(mach: Record<string, string>, sizes: SizeSummary[], mem: Mem
       w(`| ${name} | ${f1(p.ingest)} | ${f1(p.done)} | ${f1(c['smtpd'], 2)} | ${f1(c['cleanup'], 2)} | ${f1(c['smtp'], 2)} | ${f1(c['postfix_other'], 2)} | ${f1(c['milter'], 2)} | ${f1(c['intake'], 2)} | ${f1(c['smtp_source'], 2)} | ${f1(p.machineCpuPer1000, 2)} | ${f1(p.eobP50Ms, 3)}/${f1(p.eobP99Ms, 3)} | ${f1(p.journalP99Ms, 2)} | ${f1(p.peakRssMiB)} | ${f1(p.copyLagP50Ms, 0)}/${f1(p.copyLagP99Ms, 0)} | ${p.ok ? 'yes' : 'NO'} |`);
     }
     w(`ratios (median of per-round ratios): ${Object.entries(s.ratios).map(([k, v]) => `${k} ${f1(v, 3)}`).join(', ')}`);
+    const cc = s.copyCost;
+    if (cc !== undefined) {
+      w(`CPU per copy, ms: daemon (d) ${f1(cc.daemonD, 2)} | null milter (f) ${f1(cc.nullMilter, 2)} + Postfix smtp client per copy (e) ` +
+        `${f1(cc.postfixSmtpE, 2)} = ${f1(cc.assembled, 2)} (smtp client in (f): ${f1(cc.postfixSmtpF, 2)})`);
+    }
   }
   if (mem !== undefined) {
     w('');

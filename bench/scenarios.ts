@@ -1,5 +1,5 @@
 /**
- * One benchmark run of one scenario: fresh Postfix (tmpfs, discard), the scenario's milter and intake,
+ * One benchmark run of one scenario (a-f): fresh Postfix (tmpfs, discard), the scenario's milter and intake,
  * a warm-up batch, then N messages from smtp-source; measures ingest rate, CPU per process, the
  * daemon's end-of-body latency and peak RSS, copies delivered and their lag. Imports nothing from lib/.
  */
@@ -17,13 +17,14 @@ import {
   type IntakeProcess, type Running,
 } from './processes';
 
-export type ScenarioName = 'a' | 'b' | 'c' | 'd' | 'e';
+export type ScenarioName = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
 export const SCENARIOS: Record<ScenarioName, string> = {
   a: 'no milter',
   b: 'C libmilter null milter, NR flags',
   c: 'tdc-milter, TDC disabled',
   d: 'tdc-milter journaling to STARTTLS intake',
   e: 'Postfix recipient_bcc_maps copy to STARTTLS intake (TLS reuse)',
+  f: 'C libmilter null milter, NR flags, plus Postfix recipient_bcc_maps copy to STARTTLS intake (TLS reuse)',
 };
 
 export interface RunContext {
@@ -74,15 +75,36 @@ function roomForEveryCopy(scenario: ScenarioName, tdcOptions: string[]): string[
 }
 
 const usesDaemon = (s: ScenarioName): boolean => s === 'c' || s === 'd';
-const usesIntake = (s: ScenarioName): boolean => s === 'd' || s === 'e';
+const usesIntake = (s: ScenarioName): boolean => s === 'd' || s === 'e' || s === 'f';
+/** Postfix makes the copy itself (recipient_bcc_maps): (e) alone, (f) behind the C null milter. */
+const postfixCopies = (s: ScenarioName): boolean => s === 'e' || s === 'f';
 
-/** Copy lag from the daemon's log: 'MID <id> queued' → 'Message done … MID <id>' (ms timestamps). */
+/** A log line's time (ms) and text: a JSON line ({"time": ISO, "message"}) or one that starts with an ISO time. */
+function timedLine(line: string): { t: number; text: string } | undefined {
+  if (line.startsWith('{')) {
+    try {
+      const j = JSON.parse(line) as { time?: unknown; message?: unknown };
+      const t = Date.parse(String(j.time));
+      return Number.isNaN(t) ? undefined : { t, text: String(j.message) };
+    } catch {
+      return undefined;
+    }
+  }
+  const t = Date.parse(line.slice(0, line.indexOf(' ')));
+  return Number.isNaN(t) ? undefined : { t, text: line };
+}
+
+/**
+ * Copy lag from the daemon's log: 'MID <id> queued' → 'Message done … MID <id>'. Needs ms times: the
+ * bench's daemon logs JSON lines (a log file's gateway timestamps have whole seconds only).
+ */
 export function daemonCopyLags(log: string): number[] {
   const queued = new Map<string, number>();
   const lags: number[] = [];
-  for (const line of log.split('\n')) {
-    const t = Date.parse(line.slice(0, line.indexOf(' ')));
-    if (Number.isNaN(t)) continue;
+  for (const raw of log.split('\n')) {
+    const timed = timedLine(raw);
+    if (timed === undefined) continue;
+    const { t, text: line } = timed;
     let m = /MID (\S+) queued for delivery/.exec(line);
     if (m !== null) {
       queued.set(m[1]!, t);
@@ -145,7 +167,7 @@ export async function runScenario(
   const problems: string[] = [];
   try {
     if (usesIntake(scenario)) intake = await startIntake('sink');
-    if (scenario === 'b') milter = await startNullMilter(ctx.nullMilterBin, milterPort!);
+    if (scenario === 'b' || scenario === 'f') milter = await startNullMilter(ctx.nullMilterBin, milterPort!);
     if (usesDaemon(scenario)) {
       milter = await startDaemon({
         dir, milterPort: milterPort!, statusPort: statusPort!, journaling: scenario === 'd', intakePort: intake?.port,
@@ -156,7 +178,7 @@ export async function runScenario(
     }
     pf = await startBenchPostfix({
       milter: milter !== undefined ? `inet:127.0.0.1:${milterPort}` : undefined,
-      bccIntakePort: scenario === 'e' ? intake!.port : undefined,
+      bccIntakePort: postfixCopies(scenario) ? intake!.port : undefined,
       caFile: CA_FILE,
     });
 
@@ -214,7 +236,7 @@ export async function runScenario(
       machineCpuPer1000: ((ticksAfter.busy - ticksBefore.busy) / 100) * k,
     };
     const sentLines = (pf.maillog().slice(maillogOffset).match(/status=sent/g) ?? []).length;
-    const wantSent = messages * (scenario === 'e' ? 2 : 1);
+    const wantSent = messages * (postfixCopies(scenario) ? 2 : 1);
     if (sentLines < wantSent) problems.push(`maillog: ${sentLines} status=sent, expected ${wantSent}`);
 
     if (statusUrl !== undefined && histBefore !== undefined && journalBefore !== undefined) {
@@ -236,7 +258,7 @@ export async function runScenario(
       fs.readSync(fd, buf, 0, buf.length, logOffset);
       fs.closeSync(fd);
       lags = daemonCopyLags(buf.toString('utf8'));
-    } else if (scenario === 'e' && intake !== undefined) {
+    } else if (postfixCopies(scenario) && intake !== undefined) {
       lags = postfixCopyLags(pf.maillog().slice(maillogOffset), intake.port);
     }
     if (usesIntake(scenario)) {

@@ -8,9 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStatus } from '../lib/status';
-import { httpGet } from '../bench/processes';
+import { ROOT, httpGet } from '../bench/processes';
 import { metricValue } from '../bench/scenarios';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import { freePort } from '../spec/support/mta-sandbox';
 import { startPostfix } from '../spec/support/postfix';
@@ -67,6 +67,8 @@ function countDelivered(dir: string): number {
 }
 
 async function main(): Promise<void> {
+  // The Debian packages the soak needs (scripts/soak-deps.txt), installed when missing; never starts a service.
+  execFileSync('bash', [path.join(ROOT, 'scripts', 'install-deps.sh'), path.join(ROOT, 'scripts', 'soak-deps.txt')], { stdio: 'inherit' });
   const [milterPort, statusPort, intakePort] = [await freePort(), await freePort(), await freePort()];
   const statusListen = `127.0.0.1:${statusPort}`;
   let intake: ScriptedIntake | undefined = await ScriptedIntake.start({ port: intakePort });

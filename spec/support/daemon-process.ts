@@ -56,6 +56,8 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** A command that runs the daemon, e.g. ['systemd-socket-activate', '-l', ADDR]; it must exec it. */
   wrapper?: string[];
+  /** The daemon's program and first arguments; default this tree's build (node dist/lib/main.js), e.g. ['/usr/bin/tdc-milter'] as installed. */
+  program?: readonly string[];
 }
 
 export class DaemonProcess {
@@ -68,7 +70,7 @@ export class DaemonProcess {
   readonly #listeners = new Set<() => void>();
 
   private constructor(readonly configFile: string, options: SpawnOptions = {}) {
-    const command = [...(options.wrapper ?? []), process.execPath, MAIN, 'run', '--config', configFile];
+    const command = [...(options.wrapper ?? []), ...(options.program ?? [process.execPath, MAIN]), 'run', '--config', configFile];
     this.child = spawn(command[0]!, command.slice(1), { env: { ...cliEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const collect = (which: 'out' | 'err') => (d: Buffer) => {
       const parts = (this.#partial[which] + d.toString('utf8')).split('\n');
@@ -85,7 +87,7 @@ export class DaemonProcess {
 
   /** Spawn without waiting for anything (e.g. when the log goes to a file). */
   static spawn(configFile: string, options: SpawnOptions = {}): DaemonProcess {
-    assertBuilt();
+    if (options.program === undefined) assertBuilt();
     return new DaemonProcess(configFile, options);
   }
 

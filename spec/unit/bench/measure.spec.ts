@@ -56,6 +56,12 @@ describe('bench measure helpers', () => {
       "2026-11-23T21:00:01.200Z info: TDC: Message done DCID 1 MID Q2.1 to RID [0] [('250 ok')]",
     ].join('\n');
     expect(daemonCopyLags(log)).toEqual([250, 1000]);
+    const json = [
+      '{"time":"2026-11-23T21:00:00.100Z","level":"info","message":"TDC: MID Q1.1 queued for delivery to j@x (<a@b>, 10 bytes)"}',
+      'not json {',
+      '{"time":"2026-11-23T21:00:00.420Z","level":"info","message":"TDC: Message done DCID 1 MID Q1.1 to RID [0] [(\'250 ok\')]"}',
+    ].join('\n');
+    expect(daemonCopyLags(json)).toEqual([320]);
     const maillog = [
       'Nov 23 21:00:00 mx postfix/smtp[9]: A1: to=<journal@intake.bench>, relay=127.0.0.1[127.0.0.1]:4000, delay=0.35, status=sent (250)',
       'Nov 23 21:00:00 mx postfix/discard[9]: A1: to=<1rcpt@example.net>, relay=none, delay=0.01, status=sent (bench)',

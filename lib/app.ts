@@ -6,7 +6,7 @@
 import type { Config } from './config';
 import { buildJournalParts } from './journal';
 import { planJournal } from './policy';
-import { Forwarder, type ForwarderOptions, type CopyEvent } from './forwarder';
+import { Forwarder, type ForwarderOptions, type ForwarderEvent } from './forwarder';
 import { CONTENT_FREE_WANTS, JOURNAL_WANTS, startMilterServer, type MilterServer } from './milter';
 import { findHeader, type CapturedMessage } from './message';
 import type { Logger } from './util/logger';
@@ -14,6 +14,7 @@ import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
 import {
   CopyTracker,
+  MailLog,
   StatusMetrics,
   NO_POLICY,
   buildStatusJson,
@@ -27,8 +28,8 @@ import { VERSION } from './version';
 export interface AppDeps {
   logger: Logger;
   clock?: Clock;
-  /** Extra observers of every copy's life (status, tracking, tests). */
-  onCopyEvent?: (e: CopyEvent) => void;
+  /** An extra observer of the forwarder's event stream (tests). */
+  onForwarderEvent?: (e: ForwarderEvent) => void;
   /** Overrides for tests: DNS servers for MX lookups, TLS server name. */
   forwarderOverrides?: Partial<ForwarderOptions>;
   /** Called with every journal copy built, before it is offered (tests read the bytes). */
@@ -73,18 +74,22 @@ export class TdcApp {
     this.#deps = deps;
     this.#clock = deps.clock ?? systemClock;
     this.startedAt = this.#clock.now();
-    this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
-      logger: deps.logger,
-      clock: this.#clock,
-      onEvent: (e) => {
-        this.tracker.record(e);
-        deps.onCopyEvent?.(e);
-      },
-    });
     this.metrics = new StatusMetrics({
       queue: () => this.queueSnapshot(),
       milter: () => this.milter.stats(),
       processMetrics: true,
+    });
+    // One stream, three subscribers: the mail log, `track` and the metrics (plus a test's).
+    const mailLog = new MailLog(deps.logger);
+    this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
+      logger: deps.logger,
+      clock: this.#clock,
+      onEvent: (e) => {
+        mailLog.observe(e);
+        this.tracker.record(e);
+        this.metrics.observe(e);
+        deps.onForwarderEvent?.(e);
+      },
     });
   }
 
@@ -215,7 +220,6 @@ export class TdcApp {
       plan.copies.forEach((copy, i) => {
         const id = `${qid}.${i + 1}`;
         for (const p of copy.policies) this.metrics.decision(p, 'journaled');
-        this.tracker.noteCopy({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress });
         log.info(`${qid}: journal copy ${id} for ${copy.recipients.length} recipient(s) (policy ${copy.policies.join(', ')}) to ${copy.intakeAddress}`);
         this.forwarder.offerBuilt({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress }, minBytes, () => {
           const raw = buildJournalParts({

@@ -10,3 +10,4 @@ export * from './server';
 export * from './client';
 export * from './format';
 export * from './commands';
+export * from './mail-log';

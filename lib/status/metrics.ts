@@ -5,7 +5,7 @@
  * Imports prom-client and only the *types* of the forwarder's and milter's contracts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ForwarderCounters } from '../forwarder';
+import type { ForwarderCounters, ForwarderEvent } from '../forwarder';
 import type { MilterStats } from '../milter';
 
 export type QueueCounters = ForwarderCounters;
@@ -52,8 +52,8 @@ const QUEUE_METRICS: readonly [string, string, QueueField, 'counter' | 'gauge'][
   ['tdc_enqueued_total', 'Journal copies taken into the queue', 'enqueued', 'counter'],
   ['tdc_delivered_total', 'Journal copies accepted by the intake', 'delivered', 'counter'],
   ['tdc_soft_bounced_total', 'Delivery attempts that failed temporarily (the copy is retried)', 'softBounced', 'counter'],
-  ['tdc_hard_bounced_total', 'Journal copies refused permanently by the intake', 'hardBounced', 'counter'],
-  ['tdc_dropped_total', 'Journal copies given up (queue full, too old, shutdown)', 'dropped', 'counter'],
+  ['tdc_hard_bounced_total', 'Journal copies refused for good by the intake, or removed from the queue undelivered after an attempt (retries spent, max_queue_age, shutdown)', 'hardBounced', 'counter'],
+  ['tdc_dropped_total', 'Journal copies never attempted (queue full, shutdown)', 'dropped', 'counter'],
 ];
 
 const MILTER_METRICS: readonly [string, string, keyof MilterStatsSnapshot, 'counter' | 'gauge'][] = [
@@ -77,6 +77,8 @@ export class StatusMetrics {
   readonly #decisions: Counter<'policy' | 'outcome'>;
   readonly #eob: Histogram;
   readonly #journal: Histogram;
+  readonly #attempts: Counter<'outcome' | 'kind'>;
+  readonly #connectionErrors: Counter<'details'>;
 
   constructor(options: StatusMetricsOptions) {
     this.#queueSource = options.queue;
@@ -143,7 +145,31 @@ export class StatusMetrics {
       buckets: [...EOB_BUCKETS],
       registers,
     });
+    this.#attempts = new Counter({
+      name: 'tdc_delivery_attempts_total',
+      help: 'Delivery attempts by outcome and by the retry-table row of a failure (kind)',
+      labelNames: ['outcome', 'kind'],
+      registers,
+    });
+    this.#connectionErrors = new Counter({
+      name: 'tdc_connection_errors_total',
+      help: 'Connections to the intake that failed, by the gateway\'s details word (timeout, refused, reset, tls)',
+      labelNames: ['details'],
+      registers,
+    });
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The forwarder's event stream: attempt outcomes and connection errors (the counters are read at scrape). */
+  observe(e: ForwarderEvent): void {
+    if (e.type === 'delivered' || e.type === 'soft_bounce' || e.type === 'hard_bounce') {
+      this.#attempts.inc({ outcome: e.result.outcome, kind: e.result.kind ?? 'none' });
+    } else if (e.type === 'dropped' && e.reason === 'retries_spent' && e.last) {
+      // The last failed attempt of a copy: no soft_bounce event follows it.
+      this.#attempts.inc({ outcome: e.last.outcome, kind: e.last.kind ?? 'none' });
+    } else if (e.type === 'connection_error') {
+      this.#connectionErrors.inc({ details: e.details });
+    }
   }
 
   /** Count one decision: for a journaled copy call it once per policy of the copy. */

@@ -91,12 +91,16 @@ export interface TrackEventJson {
 
 export interface TrackRecordJson {
   copyId: string;
+  mid: number;
   queueId: string;
   messageId: string;
   intakeAddress: string;
   state: CopyState;
   final: boolean;
   omittedEvents: number;
+  /** Message tracking's one-line summary in the gateway's words, and when (ISO 8601, UTC). */
+  summary: string;
+  summaryAt: string;
   events: TrackEventJson[];
 }
 
@@ -110,12 +114,15 @@ export interface TrackJson {
 export function trackRecordJson(rec: CopyRecord): TrackRecordJson {
   return {
     copyId: rec.copyId,
+    mid: rec.mid,
     queueId: rec.queueId,
     messageId: rec.messageId,
     intakeAddress: rec.intakeAddress,
     state: rec.state,
     final: rec.final,
     omittedEvents: rec.omittedEvents,
+    summary: rec.summary,
+    summaryAt: new Date(rec.summaryAt).toISOString(),
     events: rec.events.map((e) => {
       const out: TrackEventJson = { kind: e.kind, at: new Date(e.at).toISOString(), detail: e.detail };
       if (e.dcid !== undefined) out.dcid = e.dcid;

@@ -14,6 +14,7 @@ import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
 import {
   CopyTracker,
+  HostDownState,
   MailLog,
   StatusMetrics,
   NO_POLICY,
@@ -63,6 +64,7 @@ export class TdcApp {
   readonly #clock: Clock;
   readonly forwarder: Forwarder;
   readonly tracker = new CopyTracker();
+  readonly hosts = new HostDownState();
   readonly metrics: StatusMetrics;
   readonly startedAt: number;
   #milter: MilterServer | undefined;
@@ -88,6 +90,7 @@ export class TdcApp {
         mailLog.observe(e);
         this.tracker.record(e);
         this.metrics.observe(e);
+        this.hosts.observe(e);
         deps.onForwarderEvent?.(e);
       },
     });
@@ -159,6 +162,7 @@ export class TdcApp {
       milter: this.milter.stats(),
       tracking: this.tracker,
       pid: process.pid,
+      isDown: (d) => this.hosts.isDown(d),
     });
   }
 

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { DEFAULT_CONFIG_TEXT, describeEffective, loadConfigFile, parseConfigText, type ConfigResult } from './config';
 import { TdcApp } from './app';
-import { statusCommand, trackCommand } from './status';
+import { statusCommand, tophostsCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
 
@@ -27,8 +27,10 @@ commands:
   status [--json]
                  the.tdc.queue and per intake domain: active recipients, connections out,
                  delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)
+  tophosts [--json]
+                 the same numbers in the gateway's tophosts layout (hosts down marked '*')
   track ID [--json]
-                 the history of a journal copy, by copy id, MTA queue id or Message-ID
+                 the history of a journal copy, by copy id, MID, MTA queue id or Message-ID
   help           this text
 
 --config FILE    the configuration file; default: $TDC_MILTER_CONFIG, else ${SYSTEM_CONFIG}
@@ -196,6 +198,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'status':
+    case 'tophosts':
     case 'track': {
       const r = loadConfig(path);
       if (!r.ok) {
@@ -206,7 +209,9 @@ async function main(argv: string[]): Promise<number> {
       const out =
         args.command === 'status'
           ? await statusCommand(listen, { json: args.json })
-          : await trackCommand(listen, args.operands[0], { json: args.json });
+          : args.command === 'tophosts'
+            ? await tophostsCommand(listen, { json: args.json })
+            : await trackCommand(listen, args.operands[0], { json: args.json });
       process.stdout.write(out.stdout);
       process.stderr.write(out.stderr);
       return out.exitCode;

@@ -11,3 +11,4 @@ export * from './client';
 export * from './format';
 export * from './commands';
 export * from './mail-log';
+export * from './tophosts';

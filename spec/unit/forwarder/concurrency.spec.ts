@@ -22,5 +22,4 @@ describe('connectionsWanted', () => {
     expect(connectionsWanted(-1, { minConnections: 3, maxConnections: 10 })).toBe(0);
     expect(connectionsWanted(Number.NaN, { minConnections: 3, maxConnections: 10 })).toBe(0);
   });
-
 });

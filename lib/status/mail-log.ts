@@ -57,7 +57,8 @@ function removalResult(e: Extract<CopyEvent, { type: 'dropped' }>): DeliveryResu
   if (e.reason === 'too_old') {
     return { outcome: 'hard', dsn: '5.4.7', detail: 'Delivery expired (message too old)', reply: last?.reply ?? '', phase: last?.phase ?? 'local', ...(last?.dcid !== undefined ? { dcid: last.dcid } : {}) };
   }
-  if (last) return { ...last, outcome: 'hard' };
+  // Retries spent: the last failure, now permanent (5.x.x), with the server's own reply kept.
+  if (last) return { ...last, outcome: 'hard', dsn: last.dsn.replace(/^4\./, '5.') };
   return { outcome: 'hard', dsn: '4.3.2', detail: 'Delivery stopped (shutting down)', reply: '', phase: 'local' };
 }
 

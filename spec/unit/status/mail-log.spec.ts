@@ -133,6 +133,15 @@ describe('our own lines, in the same style', () => {
     ]);
   });
 
+  it('retries spent: the last failure made permanent (5.x.x), the server\'s reply kept', () => {
+    const ours = rendered([{ type: 'dropped', at: AT, copy: SUCCESS, reason: 'retries_spent', attempted: true, detail: 'retries spent (2 attempts)', last: soft() }]);
+    expect(ours.slice(0, 2)).toEqual([
+      'Warning: TDC: MID 14501404 removed from the.tdc.queue: retries spent (2 attempts)',
+      "Info: TDC: Hard bounced - 5.3.0 - Temporary failure at intake ('451', ['4.3.0 try later'])",
+    ]);
+    expect(sample('hard bounced').pattern.test(ours[1]!)).toBe(true);
+  });
+
   it('never attempted: a dropped line and Message finished … aborted', () => {
     expect(rendered([{ type: 'dropped', at: AT, copy: SUCCESS, reason: 'queue_full', attempted: false, detail: 'queue full (2/2 messages)' }])).toEqual([
       'Warning: TDC: MID 14501404 dropped from the.tdc.queue: queue full (2/2 messages)',

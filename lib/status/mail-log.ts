@@ -94,7 +94,9 @@ export function mailLogLines(e: ForwarderEvent): MailLogLine[] {
     case 'dropped': {
       const mid = e.copy.mid;
       if (!e.attempted) {
-        return [warning(`MID ${mid} dropped from ${QUEUE}: ${e.detail}`), info(`Message finished MID ${mid} aborted`, false)];
+        // Names the copy: a copy refused at offer had no enqueued lines.
+        const c = e.copy;
+        return [warning(`MID ${mid} copy ${c.copyId} of queue id ${c.queueId} dropped from ${QUEUE}: ${e.detail}`), info(`Message finished MID ${mid} aborted`, false)];
       }
       return [warning(`MID ${mid} removed from ${QUEUE}: ${e.detail}`), ...hardBounceLines(e, removalResult(e))];
     }

@@ -48,7 +48,7 @@ function outcomes(d: DaemonProcess, ids: string[]): Map<string, string | undefin
     const mid = midOfCopy(d.lines, id);
     const done = mid !== undefined && d.matching(new RegExp(`TDC: MID ${mid} successfully delivered for scanning`)).length > 0;
     const ended = mid === undefined ? undefined
-      : d.lines.map((l) => new RegExp(`TDC: MID ${mid} (dropped|removed) from the\\.tdc\\.queue: (.*)$`).exec(l)).find((m) => m !== null);
+      : d.lines.map((l) => new RegExp(`TDC: MID ${mid} (?:copy \\S+ of queue id \\S+ )?(dropped|removed) from the\\.tdc\\.queue: (.*)$`).exec(l)).find((m) => m !== null);
     out.set(id, done ? 'delivered' : ended ? `${ended[1]}: ${ended[2]}` : undefined);
   }
   return out;

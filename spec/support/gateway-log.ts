@@ -20,7 +20,7 @@ export function midOfCopy(lines: readonly string[], copyId: string): number | un
 
 /** The final line pattern of a MID: exactly one of these is written per copy. */
 export function finalLinePattern(mid: number): RegExp {
-  return new RegExp(`TDC: MID ${mid} (successfully delivered for scanning|delivery failed to Cisco Secure Email Threat Defense|dropped from the\\.tdc\\.queue)`);
+  return new RegExp(`TDC: MID ${mid} (successfully delivered for scanning|delivery failed to Cisco Secure Email Threat Defense|copy \\S+ of queue id \\S+ dropped from the\\.tdc\\.queue)`);
 }
 
 /** The final lines of a copy, by copy id ([] when it has none yet). */

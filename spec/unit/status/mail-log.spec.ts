@@ -142,9 +142,9 @@ describe('our own lines, in the same style', () => {
     expect(sample('hard bounced').pattern.test(ours[1]!)).toBe(true);
   });
 
-  it('never attempted: a dropped line and Message finished … aborted', () => {
+  it('never attempted: a dropped line naming the copy (a refused copy had no enqueued line) and Message finished … aborted', () => {
     expect(rendered([{ type: 'dropped', at: AT, copy: SUCCESS, reason: 'queue_full', attempted: false, detail: 'queue full (2/2 messages)' }])).toEqual([
-      'Warning: TDC: MID 14501404 dropped from the.tdc.queue: queue full (2/2 messages)',
+      'Warning: TDC: MID 14501404 copy 4Xk2Lq0yZm.1 of queue id 4Xk2Lq0yZm dropped from the.tdc.queue: queue full (2/2 messages)',
       'Info: Message finished MID 14501404 aborted',
     ]);
   });

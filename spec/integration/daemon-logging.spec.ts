@@ -13,7 +13,11 @@ import { freePort } from '../support/mta-sandbox';
 import { until } from '../support/forwarder-harness';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
-const PLAIN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (Debug|Info|Warning|Error): TDC: \S/;
+/** A line's text: `TDC: …`, or one of the gateway's lines that carry no `TDC:` (receiver-facts §3). */
+const TEXT = '(?:TDC: \\S|DCID \\d+ |Message finished MID \\d+ |Bounced: DCID |DNS Error )';
+const PLAIN = new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z (Debug|Info|Warning|Error): ${TEXT}`);
+/** The gateway's success line of the one copy a test sends. */
+const DELIVERED = /TDC: MID \d+ successfully delivered for scanning with Cisco Secure Email Threat Defense\./;
 
 function configText(milterPort: number, intakePort: number, milterExtra: string): string {
   return `[milter]
@@ -53,14 +57,14 @@ describe('daemon logging', () => {
     try {
       await until(() => /TDC: milter listening on/.test(received), 15_000, 'the listening line at the syslog socket');
       await feedIncoming(port, ['SYSL1']);
-      await until(() => /Message done DCID \d+ MID SYSL1\.1 /.test(received), 15_000, 'the delivery line at the syslog socket');
+      await until(() => /TDC: MID \d+ copy SYSL1\.1 of queue id/.test(received) && DELIVERED.test(received), 15_000, 'the delivery line at the syslog socket');
       daemon.signal('SIGTERM');
       expect((await daemon.exited).code).toBe(0);
       const lines = received.split('\n').filter((l) => l !== '');
       const pid = daemon.child.pid!;
       // <22> = facility mail (2) * 8 + info (6); <20> = warning.
       expect(lines.find((l) => /milter listening on/.test(l))).toMatch(new RegExp(`^<22>.* tdc-milter\\[${pid}\\]: TDC: milter listening on inet:127\\.0\\.0\\.1:${port}$`));
-      expect(lines.filter((l) => !/^<2[0-3]>\w{3} [ \d]\d \d\d:\d\d:\d\d tdc-milter\[\d+\]: TDC: \S/.test(l))).toEqual([]);
+      expect(lines.filter((l) => !new RegExp(`^<2[0-3]>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d tdc-milter\\[\\d+\\]: ${TEXT}`).test(l))).toEqual([]);
       expect(daemon.lines.filter((l) => l !== '')).toEqual([]); // nothing on stdout or stderr
     } finally {
       daemon.signal('SIGKILL');
@@ -79,7 +83,7 @@ describe('daemon logging', () => {
     try {
       await until(() => fileLines().some((l) => /milter listening on inet:127\.0\.0\.1:/.test(l)), 15_000, 'the listening line in the log file');
       await feedIncoming(port, ['LOGF1']);
-      await until(() => fileLines().some((l) => /Message done DCID \d+ MID LOGF1\.1 /.test(l)), 15_000, 'the delivery line in the log file');
+      await until(() => fileLines().some((l) => /TDC: MID \d+ copy LOGF1\.1 of queue id/.test(l)) && fileLines().some((l) => DELIVERED.test(l)), 15_000, 'the delivery line in the log file');
       daemon.signal('SIGTERM');
       const exit = await daemon.exited;
       expect(exit.code).toBe(0);
@@ -101,7 +105,7 @@ describe('daemon logging', () => {
     const daemon = await DaemonProcess.start(writeConfig(configText(port, intake.port, 'log_format = json')));
     try {
       await feedIncoming(port, ['LOGJ1']);
-      await daemon.waitForLine(/Message done DCID \d+ MID LOGJ1\.1 /, 15_000);
+      await daemon.waitForLine(DELIVERED, 15_000);
       daemon.signal('SIGTERM');
       expect((await daemon.exited).code).toBe(0);
 
@@ -111,12 +115,13 @@ describe('daemon logging', () => {
         expect(Object.keys(d).sort()).toEqual(['level', 'message', 'time']);
         expect(d.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
         expect(['debug', 'info', 'warning', 'error']).toContain(d.level);
-        expect(d.message.startsWith('TDC: ')).toBe(true);
+        expect(d.message).toMatch(new RegExp(`^${TEXT}`));
       }
       const messages = docs.map((d) => d.message);
       expect(messages).toContain('TDC: LOGJ1: journal copy LOGJ1.1 for 1 recipient(s) (policy DEFAULT) to journal@intake.test');
       expect(messages.filter((m) => /^TDC: milter listening on inet:127\.0\.0\.1:\d+/.test(m))).toHaveLength(1);
-      expect(docs.find((d) => /Message done DCID \d+ MID LOGJ1\.1 /.test(d.message))?.level).toBe('info');
+      expect(docs.find((d) => /TDC: MID \d+ copy LOGJ1\.1 of queue id/.test(d.message))?.level).toBe('info');
+      expect(docs.find((d) => DELIVERED.test(d.message))?.level).toBe('info');
       expect(messages[messages.length - 1]).toBe('TDC: stopped');
     } finally {
       daemon.kill();

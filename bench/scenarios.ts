@@ -76,19 +76,19 @@ function roomForEveryCopy(scenario: ScenarioName, tdcOptions: string[]): string[
 const usesDaemon = (s: ScenarioName): boolean => s === 'c' || s === 'd';
 const usesIntake = (s: ScenarioName): boolean => s === 'd' || s === 'e';
 
-/** Copy lag from the daemon's log: 'MID <id> queued' → 'Message done … MID <id>' (ms timestamps). */
+/** Copy lag from the daemon's log: 'MID <n> with Message-ID … enqueued' → 'MID <n> successfully delivered' (ms timestamps). */
 export function daemonCopyLags(log: string): number[] {
   const queued = new Map<string, number>();
   const lags: number[] = [];
   for (const line of log.split('\n')) {
     const t = Date.parse(line.slice(0, line.indexOf(' ')));
     if (Number.isNaN(t)) continue;
-    let m = /MID (\S+) queued for delivery/.exec(line);
+    let m = /TDC: MID (\d+) with Message-ID .* enqueued for forwarding /.exec(line);
     if (m !== null) {
       queued.set(m[1]!, t);
       continue;
     }
-    m = /Message done.* MID (\S+) to RID/.exec(line);
+    m = /TDC: MID (\d+) successfully delivered for scanning /.exec(line);
     if (m !== null) {
       const q = queued.get(m[1]!);
       if (q !== undefined) lags.push(t - q);

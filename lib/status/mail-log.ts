@@ -55,11 +55,15 @@ function hardBounceLines(e: CopyEvent, r: DeliveryResult): MailLogLine[] {
 function removalResult(e: Extract<CopyEvent, { type: 'dropped' }>): DeliveryResult {
   const last = e.last;
   if (e.reason === 'too_old') {
-    return { outcome: 'hard', dsn: '5.4.7', detail: 'Delivery expired (message too old)', reply: last?.reply ?? '', phase: last?.phase ?? 'local', ...(last?.dcid !== undefined ? { dcid: last.dcid } : {}) };
+    // The server's last word if it said one, else what the queue saw (an attempt cut off at the deadline).
+    return {
+      outcome: 'hard', dsn: '5.4.7', detail: 'Delivery expired (message too old)', reply: last?.reply || e.detail,
+      phase: last?.phase ?? 'local', ...(last?.dcid !== undefined ? { dcid: last.dcid } : {}),
+    };
   }
   // Retries spent: the last failure, now permanent (5.x.x), with the server's own reply kept.
-  if (last) return { ...last, outcome: 'hard', dsn: last.dsn.replace(/^4\./, '5.') };
-  return { outcome: 'hard', dsn: '4.3.2', detail: 'Delivery stopped (shutting down)', reply: '', phase: 'local' };
+  if (last) return { ...last, outcome: 'hard', dsn: last.dsn.replace(/^4\./, '5.'), reply: last.reply || e.detail };
+  return { outcome: 'hard', dsn: '5.3.2', detail: 'Delivery stopped (shutting down)', reply: e.detail, phase: 'local' };
 }
 
 /** The mail-log lines of one event (none for events the gateway does not log, e.g. `attempt`). */

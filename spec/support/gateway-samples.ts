@@ -65,7 +65,7 @@ export const SAMPLES: readonly GatewaySample[] = [
   {
     name: 'hard bounced',
     line: "Info: TDC: Hard bounced - 5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up outbound.cisco.om (MX) : NXDomain'])",
-    pattern: /^Info: TDC: Hard bounced - (?<dsn>5\.\d+\.\d+) - (?<text>[^(]+) \('(?<code>\d{3})', \['(?<reply>.*)'\]\)$/,
+    pattern: /^Info: TDC: Hard bounced - (?<dsn>5\.\d+\.\d+) - (?<text>.+?) \('(?<code>\d{3})', \['(?<reply>.*)'\]\)$/,
   },
   {
     name: 'delivery failed: hard bounced',
@@ -75,7 +75,7 @@ export const SAMPLES: readonly GatewaySample[] = [
   {
     name: 'bounced',
     line: "Info: Bounced: DCID 0 MID 171 to RID 0 - Bounced by destination server with response: 5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up outbound.cisco.om (MX) : NXDomain'])",
-    pattern: new RegExp(`^Info: Bounced: DCID ${DCID} MID ${MID} to RID 0 - Bounced by destination server with response: (?<dsn>5\\.\\d+\\.\\d+) - (?<text>[^(]+) \\('(?<code>\\d{3})', \\['(?<reply>.*)'\\]\\)$`),
+    pattern: new RegExp(`^Info: Bounced: DCID ${DCID} MID ${MID} to RID 0 - Bounced by destination server with response: (?<dsn>5\\.\\d+\\.\\d+) - (?<text>.+?) \\('(?<code>\\d{3})', \\['(?<reply>.*)'\\]\\)$`),
   },
 ];
 

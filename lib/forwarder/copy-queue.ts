@@ -1,10 +1,7 @@
 /**
- * The bounded forwarder queue `the.tdc.queue` — the scheduler that decides *when*: bounds by count
- * and bytes, numeric MIDs, the age limit counted from enqueue, and only "soft → one retry after
- * retry_delay, hard → done, max_queue_age → done". What a failure means is the agent's (its typed
- * DeliveryResult); how many connections an intake gets is concurrency.ts. Every fact leaves as one
- * CopyEvent; the queue neither logs copy lines nor counts. Every timer is on the injected Clock.
- * Imports util and this folder only.
+ * The bounded queue `the.tdc.queue`, which decides *when*: bounds, numeric MIDs, max_queue_age from
+ * enqueue, and only "soft → one retry, hard → done, too old → done" on the agent's typed result.
+ * Emits every fact as a CopyEvent (no logging, no counting); timers on the injected Clock. Imports util and this folder only.
  */
 import type { Clock, TimerHandle } from '../util/clock';
 import type { Logger } from '../util/logger';

@@ -1,9 +1,7 @@
 /**
- * The counters of `the.tdc.queue` (whole queue and per intake domain), folded from the copy events
- * alone, so they always agree with what the log and `track` saw. The gateway's view: a copy that left
- * the queue undelivered after an attempt is hard bounced; only copies never attempted are dropped.
- * enqueued = delivered + hardBounced + dropped + activeRecipients at every moment.
- * Pure; imports this folder's types only.
+ * The counters of `the.tdc.queue` (total and per intake domain), folded from the copy events alone, in
+ * the gateway's view: removed undelivered after an attempt = hard bounced, never attempted = dropped;
+ * enqueued = delivered + hardBounced + dropped + activeRecipients always. Pure; imports this folder only.
  */
 import type { CopyEvent, ForwarderEvent } from './events';
 import { zeroCounters, type ForwarderCounters } from './types';

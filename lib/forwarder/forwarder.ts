@@ -12,11 +12,19 @@ import { CounterBook, isCopyEvent } from './counter-book';
 import type { DeliveryAgent, QueuedCopy } from './delivery-agent';
 import type { ConnectionEvent, DnsEvent, ForwarderEvent } from './events';
 import { IdSequence } from './id-sequence';
-import { NodemailerAgent, type AgentHooks } from './nodemailer-agent';
+import { NodemailerAgent } from './nodemailer-agent';
 import { parseRelay, type DnsResolverLike } from './route';
 import { type CopyIdentity, type ForwarderCounters, type ForwarderOptions, type JournalCopy } from './types';
 
-export type { AgentHooks } from './nodemailer-agent';
+/** What the forwarder hands a delivery agent it builds: the DCID sequence and where to report. */
+export interface AgentHooks {
+  /** The forwarder's DCID sequence (numbers that never repeat, across restarts too). */
+  nextDcid: () => number;
+  /** Connection and DNS facts, into the forwarder's one event stream. */
+  onEvent: (e: ConnectionEvent | DnsEvent) => void;
+  /** A connection took a copy (the `Delivery start` line). */
+  onDeliveryStart: (copy: QueuedCopy, dcid: number) => void;
+}
 
 export interface ForwarderDeps {
   logger: Logger;

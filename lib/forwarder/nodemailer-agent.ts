@@ -1,24 +1,16 @@
 /**
- * TEMPORARY: the nodemailer SmtpDelivery behind the DeliveryAgent contract, until the `smtp` branch's
- * smtp-agent.ts lands; then delete this file (and smtp-delivery.ts with its helpers). It classifies the
- * thrown errors with classify.ts into typed results, reports hard DNS answers as DnsEvents, and
- * ignores `demand` (nodemailer's pools open connections as copies come). Imports this folder only.
+ * TEMPORARY: nodemailer's SmtpDelivery behind the DeliveryAgent contract until smtp-agent.ts lands;
+ * then delete it with smtp-delivery.ts and its helpers. Classifies thrown errors (classify.ts) into
+ * typed results, reports DNS errors as events, ignores `demand`. Imports util and this folder only.
  */
 import type { Clock } from '../util/clock';
 import type { Logger } from '../util/logger';
 import { classifyFailure, enhancedStatus } from './classify';
 import type { AgentStats, DeliveryAgent, DeliveryContext, DeliveryPhase, DeliveryResult, QueuedCopy } from './delivery-agent';
-import type { ConnectionEvent, DnsEvent } from './events';
+import type { AgentHooks } from './forwarder';
 import type { DnsResolverLike } from './route';
 import { SmtpDelivery, dcidOf } from './smtp-delivery';
 import { domainOf, type ForwarderOptions } from './types';
-
-export interface AgentHooks {
-  /** The forwarder's DCID sequence. */
-  nextDcid: () => number;
-  onEvent: (e: ConnectionEvent | DnsEvent) => void;
-  onDeliveryStart: (copy: QueuedCopy, dcid: number) => void;
-}
 
 /** The gateway's words for a DNS error code. */
 const DNS_WORDS: Record<string, string> = {

@@ -1,8 +1,7 @@
 /**
- * The mail log in the gateway's own words: each forwarder event becomes the lines the gateway writes
- * for it (receiver-facts §3, word for word and in field order, `TDC:` only where the gateway has it),
- * plus our own lines in the same style (copy id of a MID, retry scheduled, dropped). `mailLogLines`
- * is pure; `MailLog` writes them to a Logger. Imports only the forwarder's types and util.
+ * The mail log in the gateway's words: each forwarder event becomes the gateway's lines for it
+ * (receiver-facts §3, word for word, `TDC:` only where it has one) plus ours in the same style.
+ * `mailLogLines` is pure; `MailLog` writes them. Imports only the forwarder's types and util.
  */
 import type { CopyEvent, DeliveryResult, ForwarderEvent } from '../forwarder';
 import type { LogLevel, Logger } from '../util/logger';

@@ -1,8 +1,7 @@
 /**
- * `tdc-milter tophosts` in the gateway's layout (receiver-facts §4): `Status as of:`, the host-down
- * legend, then `the.tdc.queue` and each intake domain sorted by active recipients, numbers with
- * thousands separators, `*` on a host whose last delivery attempt failed on the connection.
- * `HostDownState` follows the event stream; `formatTophosts` is pure. Imports forwarder types only.
+ * `tdc-milter tophosts` in the gateway's layout (receiver-facts §4), and `HostDownState`, which marks a
+ * destination whose last delivery attempt failed on the connection (from the event stream).
+ * `formatTophosts` is pure. Imports only the forwarder's types and util.
  */
 import type { ForwarderEvent } from '../forwarder';
 import { oneLine } from '../util/logger';

@@ -1,7 +1,7 @@
 /**
- * The bounded queue `the.tdc.queue`, which decides *when*: bounds, numeric MIDs, max_queue_age from
- * enqueue, and only "soft → one retry, hard → done, too old → done" on the agent's typed result.
- * Emits every fact as a CopyEvent (no logging, no counting); timers on the injected Clock. Imports util and this folder only.
+ * The bounded queue `the.tdc.queue`, which decides *when*: bounds, numeric MIDs, max_queue_age from enqueue,
+ * and only "soft → one retry, hard → done, too old → done" on the agent's typed result. Every fact leaves
+ * as a CopyEvent (it neither logs nor counts); timers run on the injected Clock. Imports util and this folder.
  */
 import type { Clock, TimerHandle } from '../util/clock';
 import type { Logger } from '../util/logger';

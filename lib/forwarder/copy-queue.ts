@@ -57,7 +57,7 @@ interface IntakeLine {
 }
 
 /** '10 s', '0.25 s'. */
-export function seconds(ms: number): string {
+function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
 

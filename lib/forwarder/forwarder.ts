@@ -69,19 +69,19 @@ export class Forwarder {
   readonly #book = new CounterBook();
   readonly #observers: ((e: ForwarderEvent) => void)[] = [];
   readonly #logger: Logger;
-  readonly mids: IdSequence;
-  readonly dcids: IdSequence;
+  readonly #mids: IdSequence;
+  readonly #dcids: IdSequence;
 
   constructor(options: ForwarderOptions, deps: ForwarderDeps) {
     validateForwarderOptions(options);
     const o = normalized(options);
     const clock = deps.clock ?? systemClock;
     this.#logger = deps.logger;
-    this.mids = new IdSequence(clock);
-    this.dcids = new IdSequence(clock);
+    this.#mids = new IdSequence(clock);
+    this.#dcids = new IdSequence(clock);
     if (deps.onEvent) this.#observers.push(deps.onEvent);
     const hooks: AgentHooks = {
-      nextDcid: () => this.dcids.next(),
+      nextDcid: () => this.#dcids.next(),
       onEvent: (e: ConnectionEvent | DnsEvent) => this.#publish(e),
       onDeliveryStart: (copy: QueuedCopy, dcid: number) => this.#queue.deliveryStart(copy.mid, dcid),
     };
@@ -90,7 +90,7 @@ export class Forwarder {
       : new NodemailerAgent(o, { ...hooks, logger: deps.logger, clock, resolver: deps.resolver });
     this.#queue = new CopyQueue(o, {
       clock, agent: this.#agent, logger: deps.logger,
-      nextMid: () => this.mids.next(),
+      nextMid: () => this.#mids.next(),
       emit: (e) => this.#publish(e),
     });
   }

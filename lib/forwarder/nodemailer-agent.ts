@@ -10,7 +10,7 @@ import type { AgentStats, DeliveryAgent, DeliveryContext, DeliveryPhase, Deliver
 import type { AgentHooks } from './forwarder';
 import type { DnsResolverLike } from './route';
 import { SmtpDelivery, dcidOf } from './smtp-delivery';
-import { domainOf, type ForwarderOptions } from './types';
+import { domainOf, journalBytes, type ForwarderOptions } from './types';
 
 /** The gateway's words for a DNS error code. */
 const DNS_WORDS: Record<string, string> = {
@@ -79,7 +79,13 @@ export class NodemailerAgent implements DeliveryAgent<ForwarderOptions> {
       const word = (typeof code === 'string' ? DNS_WORDS[code] : undefined) ?? 'ServFail';
       const name = isMx ? domainOf(copy.intakeAddress) : (/address of (\S+):/.exec(message)?.[1] ?? domainOf(copy.intakeAddress));
       const rrtype = isMx ? 'MX' : 'A';
-      this.#hooks.onEvent({ type: 'dns_error', at: this.#clock.now(), domain: name, rrtype, error: word, hard: c.cls === 'dns_hard' });
+      this.#hooks.onEvent({
+        type: 'dns_error', at: this.#clock.now(), domain: name, rrtype, error: word, hard: c.cls === 'dns_hard',
+        copy: {
+          copyId: copy.id, mid: copy.mid, queueId: copy.queueId, messageId: copy.messageId, intakeAddress: copy.intakeAddress,
+          destination: domainOf(copy.intakeAddress), bytes: journalBytes(copy.raw),
+        },
+      });
       reply = `DNS ${c.cls === 'dns_hard' ? 'Hard' : 'Soft'} Error looking up ${name} (${rrtype}) : ${word}`;
     } else if (c.cls === 'network') {
       phase = 'connect';

@@ -115,11 +115,13 @@ async function metricsText(url: string): Promise<string> {
 
 /** Value of a metric of the whole queue (no labels, or destination="the.tdc.queue"). */
 export function metricValue(text: string, name: string): number {
+  // The sum of the whole queue's samples: tdc_dropped_total has one per reason.
+  let sum = NaN;
   for (const line of text.split('\n')) {
     const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`).exec(line);
-    if (m !== null && (m[1] === undefined || m[1].includes('the.tdc.queue'))) return Number(m[2]);
+    if (m !== null && (m[1] === undefined || m[1].includes('the.tdc.queue'))) sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[2]);
   }
-  return NaN;
+  return sum;
 }
 
 async function waitDone(pf: BenchPostfix, intake: IntakeProcess | undefined, copiesWanted: number, timeoutMs: number): Promise<{ copies: number; timedOut: boolean }> {

@@ -1,14 +1,13 @@
 /**
- * The composition root: end-of-body → direction and policy → journal copies → forwarder queue.
- * Only this module sees milter, policy, journal and forwarder together. Whatever happens to a copy,
- * the milter's reply always lets the original message go on.
+ * The composition root: end-of-body → the Journaler (policy, journal copies) → forwarder queue.
+ * Wiring and lifecycle only. Whatever happens to a copy, the milter's reply always lets the
+ * original message go on.
  */
 import type { Config } from './config';
-import { buildJournalParts } from './journal';
-import { planJournal } from './policy';
+import { Journaler } from './journaler';
 import { Forwarder, type ForwarderOptions, type ForwarderEvent } from './forwarder';
 import { CONTENT_FREE_WANTS, JOURNAL_WANTS, startMilterServer, type MilterServer } from './milter';
-import { findHeader, type CapturedMessage } from './message';
+import type { CapturedMessage } from './message';
 import type { Logger } from './util/logger';
 import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
@@ -16,14 +15,19 @@ import {
   CopyTracker,
   HostDownState,
   MailLog,
+  IntakeHealth,
+  RateHistory,
   StatusMetrics,
-  NO_POLICY,
   buildStatusJson,
+  renderStatusPage,
+  startMetricsServer,
   startStatusServer,
   type QueueSnapshot,
+  type Readiness,
 } from './status';
-import * as fs from 'node:fs';
 import { VERSION } from './version';
+import { formatListenAddress } from './util/net-address';
+import type { ConfigResult } from './config';
 
 
 export interface AppDeps {
@@ -40,10 +44,10 @@ export interface AppDeps {
 /** Forwarder settings from the effective [tdc] settings. */
 export function forwarderOptionsFrom(config: Config, overrides: Partial<ForwarderOptions> = {}): ForwarderOptions {
   const t = config.tdc;
-  const tlsCa = t.tlsCaFile ? [fs.readFileSync(t.tlsCaFile)] : undefined;
   return {
     relay: t.relay,
-    tlsCa,
+    // Read when the file was loaded: an unreadable CA file is the loader's refusal, never a throw here.
+    tlsCa: t.tlsCa !== undefined ? [Buffer.from(t.tlsCa, 'utf8')] : undefined,
     maxQueueAge: t.maxQueueAge,
     retryDelay: t.retryDelay,
     queueMaxMessages: t.queueMaxMessages,
@@ -66,10 +70,15 @@ export class TdcApp {
   readonly tracker = new CopyTracker();
   readonly hosts = new HostDownState();
   readonly metrics: StatusMetrics;
+  readonly health = new IntakeHealth();
+  /** Samples for the status page's charts: every 10 s, 10 minutes. */
+  readonly rates = new RateHistory();
   readonly startedAt: number;
   #milter: MilterServer | undefined;
   #status: { address: string; close(): Promise<void> } | undefined;
-  #fallbackIds = 0;
+  readonly #journaler: Journaler;
+  #metricsListener: { address: string; close(): Promise<void> } | undefined;
+  #sampler: { cancel(): void } | undefined;
 
   private constructor(config: Config, deps: AppDeps) {
     this.#config = config;
@@ -80,8 +89,11 @@ export class TdcApp {
       queue: () => this.queueSnapshot(),
       milter: () => this.milter.stats(),
       processMetrics: true,
+      version: VERSION,
+      startedAt: this.startedAt,
+      limits: () => ({ queueMaxMessages: this.#config.tdc.queueMaxMessages, queueMaxBytes: this.#config.tdc.queueMaxBytes }),
     });
-    // One stream, three subscribers: the mail log, `track` and the metrics (plus a test's).
+    // One stream; its subscribers: the mail log, `track`, the metrics and readiness, tophosts' host-down marks (and a test's).
     const mailLog = new MailLog(deps.logger);
     this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
       logger: deps.logger,
@@ -89,11 +101,53 @@ export class TdcApp {
       onEvent: (e) => {
         mailLog.observe(e);
         this.tracker.record(e);
-        this.metrics.observe(e);
+        this.observeForwarderEvent(e);
         this.hosts.observe(e);
         deps.onForwarderEvent?.(e);
       },
     });
+    this.#journaler = new Journaler({
+      logger: deps.logger,
+      clock: this.#clock,
+      config: () => this.#config,
+      sink: (copy, minBytes, build) => this.forwarder.offerBuilt(copy, minBytes, build),
+      decision: (policy, decision, count) => this.metrics.decision(policy, decision, count),
+      ...(deps.onJournalBuilt ? { onJournalBuilt: deps.onJournalBuilt } : {}),
+    });
+  }
+
+  /** One event of the forwarder's stream, for metrics and readiness. */
+  observeForwarderEvent(e: ForwarderEvent): void {
+    this.metrics.observeForwarderEvent(e);
+    this.health.observe(e);
+  }
+
+  /** `/readyz`: not ready while every attempt has failed for ready_failing_time, or the queue is full. */
+  readiness(): Readiness {
+    const q = this.forwarder.counters();
+    const t = this.#config.tdc;
+    return this.health.readiness({
+      now: this.#clock.now(),
+      failingTime: this.#config.milter.readyFailingTime,
+      queue: { messages: q.activeRecipients, bytes: q.queuedBytes },
+      limits: { maxMessages: t.queueMaxMessages, maxBytes: t.queueMaxBytes },
+    });
+  }
+
+  /** The status page's HTML. */
+  statusPage(): string {
+    return renderStatusPage({
+      status: this.statusJson(),
+      readiness: this.readiness(),
+      points: this.rates.points(RateHistory.take(this.#clock.now(), this.forwarder.counters(), this.milter.stats())),
+      recent: this.tracker.recent(25),
+      intervalSeconds: this.rates.intervalMs / 1000,
+    });
+  }
+
+  #sampleRates(): void {
+    this.rates.sample(this.#clock.now(), this.forwarder.counters(), this.milter.stats());
+    this.#sampler = this.#clock.setTimer(this.rates.intervalMs, () => this.#sampleRates());
   }
 
   queueSnapshot(): QueueSnapshot {
@@ -120,20 +174,36 @@ export class TdcApp {
       // Journaling off: ask the MTA for no content at all (read at each new milter connection).
       wants: () => (app.#config.tdc.enabled ? JOURNAL_WANTS : CONTENT_FREE_WANTS),
     });
-    if (m.statusListen !== 'no') {
+    // Mail handling must not depend on the status or metrics port: a listener that cannot start is logged.
+    const optional = async <T>(what: string, start: () => Promise<T>): Promise<T | undefined> => {
       try {
-        app.#status = await startStatusServer({
-          listen: m.statusListen,
-          logger: deps.logger,
-          metrics: app.metrics,
-          tracker: app.tracker,
-          status: () => app.statusJson(),
-        });
+        return await start();
       } catch (err) {
-        // Mail handling must not depend on the status port.
-        deps.logger.error(`status endpoint not started: ${describeError(err)}`);
+        deps.logger.error(`${what} not started: ${describeError(err)}`);
+        return undefined;
       }
+    };
+    if (m.statusListen !== 'no') {
+      app.#status = await optional('status endpoint', () => startStatusServer({
+        listen: m.statusListen,
+        logger: deps.logger,
+        metrics: app.metrics,
+        tracker: app.tracker,
+        status: () => app.statusJson(),
+        readiness: () => app.readiness(),
+        page: () => app.statusPage(),
+      }));
     }
+    if (m.metricsListen !== 'no') {
+      app.#metricsListener = await optional('metrics listener', () => startMetricsServer({
+        listen: m.metricsListen,
+        allow: m.metricsAllow,
+        logger: deps.logger,
+        metrics: app.metrics,
+        readiness: () => app.readiness(),
+      }));
+    }
+    app.#sampleRates();
     deps.logger.info(
       `journaling ${config.tdc.enabled ? `on, global intake ${config.tdc.intakeAddress || '(none)'}` : 'off'}; ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}`,
     );
@@ -166,11 +236,35 @@ export class TdcApp {
     });
   }
 
+  /**
+   * SIGHUP: load the file again and apply it. Whatever goes wrong (a refused file, an unreadable CA
+   * bundle, anything thrown) is ONE error line, `reload refused: …; old settings kept`, the old settings
+   * stay and `tdc_config_last_reload_successful` drops to 0. Never throws. True when applied.
+   */
+  reloadFrom(load: () => ConfigResult): boolean {
+    let refused: string;
+    try {
+      const next = load();
+      if (next.ok) {
+        this.reload(next.config);
+        this.metrics.noteReload(true, this.#clock.now());
+        return true;
+      }
+      refused = next.errors.join('; ');
+    } catch (err) {
+      refused = describeError(err);
+    }
+    this.metrics.noteReload(false, this.#clock.now());
+    this.#deps.logger.error(`reload refused: ${refused}; old settings kept`);
+    return false;
+  }
+
   /** Settings for the next message. The listener itself is not moved: that needs a restart. */
   reload(config: Config): void {
     const old = this.#config;
-    if (config.milter.listen !== old.milter.listen) {
-      this.#deps.logger.warn(`reload: listen changed to ${config.milter.listen}; restart the daemon to move the listener`);
+    const listen = formatListenAddress(config.milter.listen);
+    if (listen !== formatListenAddress(old.milter.listen)) {
+      this.#deps.logger.warn(`reload: listen changed to ${listen}; restart the daemon to move the listener`);
     }
     const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
     if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {
@@ -179,77 +273,17 @@ export class TdcApp {
     if (config.milter.statusListen !== old.milter.statusListen) {
       this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
     }
+    if (config.milter.metricsListen !== old.milter.metricsListen || config.milter.metricsAllow.join() !== old.milter.metricsAllow.join()) {
+      this.#deps.logger.warn('reload: metrics_listen or metrics_allow changed; they take effect when the daemon restarts');
+    }
     this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));
     this.#config = config;
     this.#deps.logger.info(`configuration reloaded; journaling ${config.tdc.enabled ? 'on' : 'off'}`);
   }
 
-  /**
-   * End-of-body: decide and enqueue the copies. Runs synchronously right after the MTA got its
-   * end-of-body reply; it must stay fast (other sessions wait) and never throw (the milter guards it anyway).
-   */
+  /** End-of-body: decide and enqueue the copies (the Journaler's job). Never throws. */
   handleMessage(msg: CapturedMessage): void {
-    const log = this.#deps.logger;
-    const config = this.#config;
-    const qid = msg.queueId || this.#fallbackQueueId();
-    try {
-      if (msg.oversized) {
-        this.metrics.decision(NO_POLICY, 'oversized');
-        log.warn(`${qid}: not journaled: message of ${msg.bodyBytes} body bytes is over max_message_size (${config.milter.maxMessageSize})`);
-        return;
-      }
-      if (msg.withoutContent === true && config.tdc.enabled) {
-        this.metrics.decision(NO_POLICY, 'not_journaled');
-        // A warning: mail that should be journaled is not (until the MTA opens new milter connections).
-        log.warn(`${qid}: not journaled: its milter connection began while journaling was off, so the MTA sent no content; the MTA's next connection will`);
-        return;
-      }
-      const plan = planJournal(msg, config);
-      if (plan.reason !== undefined) {
-        this.metrics.decision(NO_POLICY, 'not_journaled');
-        // With journaling off the line says nothing new per message and costs a fifth of the
-        // daemon's time (bench): keep it for debug. Every other reason is news for the admin.
-        if (config.tdc.enabled) log.info(`${qid}: not journaled: ${plan.reason}`);
-        else log.debug(`${qid}: not journaled: ${plan.reason}`);
-      }
-      for (const s of plan.skipped) {
-        this.metrics.decision(s.policy, 'skipped', s.recipients.length);
-        log.info(`${qid}: not journaled for ${s.recipients.length} recipient(s) of policy ${s.policy}: ${s.reason}`);
-      }
-      if (plan.copies.length === 0) return;
-      const messageId = findHeader(msg, 'Message-ID') ?? '';
-      const date = new Date(this.#clock.now());
-      // Every copy holds the whole original: a lower bound of its size, to skip copies that cannot be queued.
-      const minBytes = msg.body.reduce((n, b) => n + b.length, 0);
-      plan.copies.forEach((copy, i) => {
-        const id = `${qid}.${i + 1}`;
-        for (const p of copy.policies) this.metrics.decision(p, 'journaled');
-        log.info(`${qid}: journal copy ${id} for ${copy.recipients.length} recipient(s) (policy ${copy.policies.join(', ')}) to ${copy.intakeAddress}`);
-        this.forwarder.offerBuilt({ id, queueId: qid, messageId, intakeAddress: copy.intakeAddress }, minBytes, () => {
-          const raw = buildJournalParts({
-            message: msg,
-            intakeAddress: copy.intakeAddress,
-            recipients: copy.recipients,
-            policies: copy.policies,
-            hostname: config.milter.hostname,
-            date,
-            copyId: id,
-            remoteIpHeader: config.tdc.remoteIpHeader,
-          });
-          this.#deps.onJournalBuilt?.({ id, intakeAddress: copy.intakeAddress, raw: Buffer.concat(raw) });
-          return raw;
-        });
-      });
-    } catch (err) {
-      this.metrics.decision(NO_POLICY, 'error');
-      // A bug of ours costs at most this copy, never the original.
-      log.error(`${qid}: journal copy not made: internal error: ${describeError(err)}`);
-    }
-  }
-
-  #fallbackQueueId(): string {
-    this.#fallbackIds += 1;
-    return `NOQUEUE-${this.#clock.now().toString(36)}-${this.#fallbackIds}`;
+    this.#journaler.handle(msg);
   }
 
   /** SIGTERM: stop taking mail, give queued copies `drainMs` to go, then close everything. */
@@ -259,6 +293,8 @@ export class TdcApp {
     await this.#milter?.close(Math.min(drainMs, 5000));
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
+    this.#sampler?.cancel();
     await this.#status?.close();
+    await this.#metricsListener?.close();
   }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The command line: `tdc-milter [run] [--config FILE]` starts the daemon; `check-config` and
- * `config` inspect a milter.conf. Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain (drain_time) and exit 0.
- * Argument parsing and process I/O only; the work happens in app.ts.
+ * `config` inspect a milter.conf; `--help`, `--version`. The COMMANDS table drives parsing, help and dispatch
+ * (lib/cli/args). Signals: SIGHUP reloads the file, SIGUSR1 reopens log_file, SIGTERM/SIGINT drain
+ * (drain_time) and exit 0. Process I/O only; the work happens in app.ts.
  */
 import * as fs from 'node:fs';
 import { DEFAULT_CONFIG_TEXT, describeEffective, loadConfigFile, parseConfigText, type ConfigResult } from './config';
@@ -10,6 +11,8 @@ import { TdcApp } from './app';
 import { statusCommand, tophostsCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
+import { formatUsage, parseCommandLine, type CommandSpec } from './cli/args';
+import { VERSION } from './version';
 
 const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
 
@@ -18,62 +21,12 @@ function secondsText(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-const USAGE = `usage: tdc-milter [command] [--config FILE]
-
-commands:
-  run            start the milter daemon (default)
-  check-config   check a milter.conf; exit 0 when valid, else print every problem and exit 1
-  config         print the effective settings for this machine and the layer each came from
-  status [--json]
-                 the.tdc.queue and per intake domain: active recipients, connections out,
-                 delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)
-  tophosts [--json]
-                 the same numbers in the gateway's tophosts layout (hosts down marked '*')
-  track ID [--json]
-                 the history of a journal copy, by copy id, MID, MTA queue id or Message-ID
-  help           this text
-
---config FILE    the configuration file; default: $TDC_MILTER_CONFIG, else ${SYSTEM_CONFIG}
-                 if it exists, else the embedded default (milter on inet:127.0.0.1:8894, journaling off)
-`;
-
-interface Args {
-  command: string;
-  configPath: string | undefined;
-  operands: string[];
-  json: boolean;
-}
-
-function parseArgs(argv: string[]): Args {
-  let command = 'run';
-  let configPath: string | undefined;
-  let sawCommand = false;
-  let json = false;
-  const operands: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--config' || a === '-c') {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a file name`);
-      configPath = v;
-    } else if (a.startsWith('--config=')) {
-      configPath = a.slice('--config='.length);
-    } else if (a === '--help' || a === '-h') {
-      command = 'help';
-      sawCommand = true;
-    } else if (a === '--json') {
-      json = true;
-    } else if (!a.startsWith('-') && !sawCommand) {
-      command = a;
-      sawCommand = true;
-    } else if (!a.startsWith('-')) {
-      operands.push(a);
-    } else {
-      throw new Error(`unknown argument ${a}`);
-    }
-  }
-  return { command, configPath, operands, json };
-}
+/** Exit codes, as scripts (and systemd's ExecReload) rely on them. */
+const EXIT_CODES = `exit codes:
+  0  success (check-config: the file is valid)
+  1  failure (check-config: the file has problems, each printed as file:line: key: expected …, got …;
+     run: not started; status/track: no answer or not found)
+  2  usage error (unknown command or option, missing or extra argument), or the file cannot be read`;
 
 /** Which file to read: explicit, environment, system path, or none (embedded default). */
 function chooseConfigPath(explicit: string | undefined): string | undefined {
@@ -84,6 +37,7 @@ function chooseConfigPath(explicit: string | undefined): string | undefined {
 }
 
 function loadConfig(path: string | undefined): ConfigResult {
+  // Nothing here may throw into a signal handler: loadConfigFile reports, it does not throw.
   return path === undefined ? parseConfigText(DEFAULT_CONFIG_TEXT, '(embedded default)') : loadConfigFile(path);
 }
 
@@ -102,14 +56,8 @@ async function run(path: string | undefined): Promise<number> {
   let reloadPending = false;
   let stopRequested: string | undefined;
   let stopNow: ((signal: string) => void) | undefined;
-  const reload = (target: TdcApp) => {
-    const next = loadConfig(path);
-    if (!next.ok) {
-      logger.error(`reload refused, keeping the old settings: ${next.errors.join('; ')}`);
-      return;
-    }
-    target.reload(next.config);
-  };
+  // One line and the old settings on any failure; never throws out of the signal handler.
+  const reload = (target: TdcApp) => void target.reloadFrom(() => loadConfig(path));
   process.on('SIGHUP', () => {
     if (app === undefined) {
       logger.info('SIGHUP during start-up: reloading once started');
@@ -117,6 +65,11 @@ async function run(path: string | undefined): Promise<number> {
     } else {
       reload(app);
     }
+  });
+  // SIGUSR1: reopen log_file after logrotate moved it away (no copytruncate needed).
+  process.on('SIGUSR1', () => {
+    logger.reopen();
+    if (m.logFile !== undefined && m.syslogSocket === undefined) logger.info(`SIGUSR1: log file ${m.logFile} reopened`);
   });
   const onStop = (signal: string) => {
     if (stopNow) stopNow(signal);
@@ -167,61 +120,93 @@ async function run(path: string | undefined): Promise<number> {
   });
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args: Args;
-  try {
-    args = parseArgs(argv);
-  } catch (err) {
-    process.stderr.write(`tdc-milter: ${describeError(err)}\n${USAGE}`);
-    return 2;
-  }
-  const path = chooseConfigPath(args.configPath);
-  switch (args.command) {
-    case 'run':
-      return run(path);
-    case 'check-config': {
-      const r = loadConfig(path);
+/** What a command gets: the config file to use (undefined: the embedded default), operands, flags. */
+interface CommandContext {
+  path: string | undefined;
+  operands: string[];
+  flags: Set<string>;
+}
+
+interface Command extends CommandSpec {
+  action(ctx: CommandContext): Promise<number>;
+}
+
+/** Print the file's problems and return 1, or return the loaded config. */
+function loadOrReport(path: string | undefined): Extract<ConfigResult, { ok: true }> | number {
+  const r = loadConfig(path);
+  if (r.ok) return r;
+  for (const e of r.errors) process.stderr.write(`${e}\n`);
+  return 1;
+}
+
+/** `status` and `track` ask the running daemon's status endpoint. */
+async function askDaemon(ctx: CommandContext, ask: (listen: string, json: boolean) => Promise<{ stdout: string; stderr: string; exitCode: number }>): Promise<number> {
+  const r = loadOrReport(ctx.path);
+  if (typeof r === 'number') return r;
+  const out = await ask(r.config.milter.statusListen, ctx.flags.has('json'));
+  process.stdout.write(out.stdout);
+  process.stderr.write(out.stderr);
+  return out.exitCode;
+}
+
+const JSON_OPTION = { name: 'json', help: 'machine-readable output' } as const;
+
+/** Every command, its usage and its action: adding a command is one row here. */
+const COMMANDS: readonly Command[] = [
+  { name: 'run', help: 'start the milter daemon (the default command). SIGHUP reloads the file, SIGTERM drains and exits 0',
+    action: (ctx) => run(ctx.path) },
+  { name: 'check-config', help: 'check the file as the daemon would load it (CA file read, socket directory, addresses); exit 0 when valid, 1 with every problem',
+    action: async (ctx) => {
+      const r = loadConfig(ctx.path);
       if (r.ok) {
-        process.stdout.write(`${path ?? '(embedded default)'}: configuration OK\n`);
+        process.stdout.write(`${ctx.path ?? '(embedded default)'}: configuration OK\n`);
         return 0;
       }
-      for (const e of r.errors) process.stdout.write(`${e}\n`);
-      return 1;
-    }
-    case 'config': {
-      const r = loadConfig(path);
-      if (!r.ok) {
-        for (const e of r.errors) process.stderr.write(`${e}\n`);
-        return 1;
-      }
+      // Problems are the command's report (stdout, exit 1); a file it cannot read at all is exit 2.
+      for (const e of r.errors) (r.unreadable === true ? process.stderr : process.stdout).write(`${e}\n`);
+      return r.unreadable === true ? 2 : 1;
+    } },
+  { name: 'config', help: 'print the effective settings for this machine and the layer each came from',
+    action: async (ctx) => {
+      const r = loadOrReport(ctx.path);
+      if (typeof r === 'number') return r;
       process.stdout.write(describeEffective(r.config));
       return 0;
-    }
-    case 'status':
-    case 'tophosts':
-    case 'track': {
-      const r = loadConfig(path);
-      if (!r.ok) {
-        for (const e of r.errors) process.stderr.write(`${e}\n`);
-        return 1;
-      }
-      const listen = r.config.milter.statusListen;
-      const out =
-        args.command === 'status'
-          ? await statusCommand(listen, { json: args.json })
-          : args.command === 'tophosts'
-            ? await tophostsCommand(listen, { json: args.json })
-            : await trackCommand(listen, args.operands[0], { json: args.json });
-      process.stdout.write(out.stdout);
-      process.stderr.write(out.stderr);
-      return out.exitCode;
-    }
-    case 'help':
-      process.stdout.write(USAGE);
-      return 0;
-    default:
-      process.stderr.write(`tdc-milter: unknown command ${args.command}\n${USAGE}`);
+    } },
+  { name: 'status', options: [JSON_OPTION],
+    help: 'the.tdc.queue and each intake domain: active recipients, connections out, delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)',
+    action: (ctx) => askDaemon(ctx, (listen, json) => statusCommand(listen, { json })) },
+  { name: 'tophosts', options: [JSON_OPTION],
+    help: 'the same numbers in the gateway\'s tophosts layout (hosts down at their last attempt marked *)',
+    action: (ctx) => askDaemon(ctx, (listen, json) => tophostsCommand(listen, { json })) },
+  { name: 'track', operands: ['ID'], options: [JSON_OPTION], help: 'the history of a journal copy, by copy id, MID, MTA queue id or Message-ID',
+    action: (ctx) => askDaemon(ctx, (listen, json) => trackCommand(listen, ctx.operands[0], { json })) },
+  { name: 'help', help: 'print this help', action: async () => {
+    process.stdout.write(usage());
+    return 0;
+  } },
+];
+
+function usage(): string {
+  return formatUsage('tdc-milter', COMMANDS, EXIT_CODES);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const line = parseCommandLine(argv, COMMANDS, 'run');
+  switch (line.kind) {
+    case 'usage-error':
+      process.stderr.write(`tdc-milter: ${line.message}\nusage: tdc-milter [COMMAND] [OPTIONS]; tdc-milter --help lists them\n`);
       return 2;
+    case 'help':
+      process.stdout.write(usage());
+      return 0;
+    case 'version':
+      process.stdout.write(`tdc-milter ${VERSION}\n`);
+      return 0;
+    case 'command': {
+      const command = COMMANDS.find((c) => c.name === line.command)!; // parseCommandLine only names listed commands
+      return command.action({ path: chooseConfigPath(line.config), operands: line.operands, flags: line.flags });
+    }
   }
 }
 

@@ -39,6 +39,7 @@ export function describeEffective(config: Config): string {
     if (p.senders.length > 0) out.push(`senders = ${p.senders.join(', ')}`);
     out.push(`tdc = ${p.tdc}`);
     if (p.intakeAddress !== undefined) out.push(`intake_address = ${p.intakeAddress}`);
+    for (const r of p.skipIfHeader ?? []) out.push(`skip_if_header = ${r.header}: ${r.pattern}`);
   }
   return `${out.join('\n')}\n`;
 }

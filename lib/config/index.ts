@@ -1,17 +1,27 @@
 /**
  * milter.conf: load, validate (every problem as `file:line: key: expected …, got …`), layer and freeze.
- * The public face of lib/config; imports util only (plus node:fs to read the file).
+ * The public face of lib/config; imports util only. All file I/O (this file, the CA bundle, the
+ * socket directory) happens here, at load time, through ./load-time's ConfigIo.
  */
-import * as fs from 'node:fs';
 import { describeError } from '../util/errors';
 import { buildConfig } from './layers';
 import { parseRaw, type Problem } from './parser';
 import type { ConfigResult } from './types';
+import { NODE_IO, type ConfigIo } from './load-time';
 
 export type { Config, ConfigResult, DirectionConfig, LogLevelName, MilterConfig, Policy, PolicyTdc, TdcConfig } from './types';
 export { describeEffective } from './describe';
 export { SCHEMA, type KeySpec } from './schema';
+export type { HeaderRule } from './header-rule';
 export { parseAddressPattern, parseCidr, ipBytes, type AddressPattern, type Cidr } from './values';
+export { NODE_IO, type ConfigIo } from './load-time';
+
+export interface LoadOptions {
+  /** The system host name (default os.hostname()); a `hostname` in the file wins. */
+  hostname?: string;
+  /** The file system for the config file, the CA bundle and the socket directory (default node:fs). */
+  io?: ConfigIo;
+}
 
 /** The embedded default: the milter on inet:127.0.0.1:8894, journaling off until an intake address is set. */
 export const DEFAULT_CONFIG_TEXT = `# tdc-milter embedded default configuration (see milter.conf.example for every key)
@@ -28,7 +38,8 @@ function format(fileName: string, problems: Problem[]): string[] {
   return [...new Set(sorted.map((p) => `${fileName}:${p.line}: ${p.key}: ${p.message}`))];
 }
 
-export function parseConfigText(text: string, fileName: string, opts: { hostname?: string } = {}): ConfigResult {
+/** Parse, layer and check `text`; reads the CA bundle and checks the socket directory (through `opts.io`). */
+export function parseConfigText(text: string, fileName: string, opts: LoadOptions = {}): ConfigResult {
   const raw = parseRaw(text.replace(/^\uFEFF/, ''));
   const problems = [...raw.problems];
   const config = buildConfig(raw, { fileName, ...opts }, problems);
@@ -36,12 +47,12 @@ export function parseConfigText(text: string, fileName: string, opts: { hostname
   return { ok: true, config };
 }
 
-export function loadConfigFile(path: string, opts: { hostname?: string } = {}): ConfigResult {
+export function loadConfigFile(path: string, opts: LoadOptions = {}): ConfigResult {
   let text: string;
   try {
-    text = fs.readFileSync(path, 'utf8');
+    text = (opts.io ?? NODE_IO).readFile(path);
   } catch (err) {
-    return { ok: false, errors: [`${path}:0: file: expected a readable file, got ${describeError(err)}`] };
+    return { ok: false, errors: [`${path}:0: file: expected a readable file, got ${describeError(err)}`], unreadable: true };
   }
   return parseConfigText(text, path, opts);
 }

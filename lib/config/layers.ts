@@ -1,7 +1,8 @@
 /**
  * Raw sections → the Config for THIS machine: defaults, [tdc] → [group NAME] → [machine NAME] layering
  * with the source of every setting, policy checks, cross-key checks, then a deep freeze.
- * Pure apart from os.hostname() as the last-resort host name; imports only config files.
+ * Then the load-time reads (CA bundle, socket directory) through the injected ConfigIo.
+ * Pure apart from os.hostname() as the last-resort host name and that ConfigIo; imports config files and util types.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,6 +10,8 @@ import type { Problem, RawConfig, RawEntry, RawSection } from './parser';
 import { quote } from './parser';
 import { defaultValue, findKey, keysOf, type SectionKind } from './schema';
 import type { Config, DirectionConfig, MilterConfig, Policy, TdcConfig } from './types';
+import { checkListenDirectory, checkSocketGroup, NODE_IO, readCaBundle, type ConfigIo } from './load-time';
+import type { ListenAddress } from '../util/net-address';
 
 interface Layer {
   label: string;
@@ -29,6 +32,8 @@ export interface BuildOptions {
   fileName: string;
   /** The system host name; default os.hostname(). A `hostname` in the file wins over it. */
   hostname?: string;
+  /** The file system for the CA bundle and the socket directory; default node:fs. */
+  io?: ConfigIo;
 }
 
 function singleton(raw: RawConfig, kind: SectionKind): RawSection | undefined {
@@ -85,6 +90,7 @@ export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Proble
   for (const stack of stacks) tdc = checkTdc(resolve('tdc', stack, file), policies.list, raw, problems);
 
   const direction = resolve('direction', [{ label: 'direction', section: singleton(raw, 'direction') }], file);
+  loadTimeChecks(milter, tdc, opts.io ?? NODE_IO, problems);
   if (problems.length > 0 || !tdc) return undefined;
   const config: Config = {
     milter: milter.values as unknown as MilterConfig,
@@ -94,6 +100,25 @@ export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Proble
     sources: { ...milter.sources, ...tdc.sources, ...direction.sources, ...policies.sources },
   };
   return deepFreeze(config);
+}
+
+/** What the daemon would find only when it uses them: read the CA bundle now, check the socket's directory and group. */
+function loadTimeChecks(milter: Resolved, tdc: Resolved | undefined, io: ConfigIo, problems: Problem[]): void {
+  const listen = milter.entries['listen'];
+  if (listen !== undefined) {
+    const why = checkListenDirectory(listen.value as ListenAddress, listen.text, io);
+    if (why !== undefined) problems.push({ line: listen.line, key: 'listen', message: why });
+  }
+  const group = milter.entries['socket_group'];
+  if (group !== undefined && group.value !== undefined) {
+    const why = checkSocketGroup(milter.values['listen'] as ListenAddress, group.value as string, io);
+    if (why !== undefined) problems.push({ line: group.line, key: 'socket_group', message: why });
+  }
+  const caFile = tdc?.values['tlsCaFile'] as string | undefined;
+  if (tdc === undefined || caFile === undefined) return;
+  const ca = readCaBundle(caFile, io);
+  if (ca.ok) tdc.values['tlsCa'] = ca.pem;
+  else problems.push({ line: tdc.entries['tls_ca_file']?.line ?? 0, key: 'tls_ca_file', message: ca.message });
 }
 
 /** min ≤ max connections, retry < age, and "journaling wanted but no global intake address". */
@@ -150,6 +175,8 @@ function buildPolicies(raw: RawConfig, file: string, problems: Problem[]): { lis
     const label = `[policy ${s.name}]`;
     const get = <T>(key: string, dflt: T): T => (s.entries.has(key) ? (s.entries.get(key)!.value as T) : dflt);
     const p: Policy = { name: s.name, recipients: get('recipients', []), senders: get('senders', []), tdc: get('tdc', 'global') };
+    const skipRules = get<Policy['skipIfHeader']>('skip_if_header', []);
+    if (skipRules !== undefined && skipRules.length > 0) p.skipIfHeader = skipRules;
     const intake = get<string | undefined>('intake_address', undefined);
     if (intake !== undefined) p.intakeAddress = intake;
     if (defaultAt !== undefined) {

@@ -183,7 +183,7 @@ function addEntry(section: RawSection, key: string, value: string, line: number,
     return;
   }
   const dup = section.entries.get(key);
-  if (dup) {
+  if (dup && spec.repeatable !== true) {
     problems.push({ line, key, message: `expected one ${key} per section, got a second one (first at line ${dup.line})` });
     return;
   }
@@ -193,5 +193,7 @@ function addEntry(section: RawSection, key: string, value: string, line: number,
     problems.push({ line, key, message: `expected ${r.expected}, got ${r.got ?? (value === '' ? 'nothing' : quote(value))}` });
     return;
   }
-  section.entries.set(key, { spec, text: value, value: r.value, line });
+  // A repeatable key: each line adds its items to the list of the first.
+  if (dup) (dup.value as unknown[]).push(...(r.value as unknown[]));
+  else section.entries.set(key, { spec, text: value, value: r.value, line });
 }

@@ -1,19 +1,22 @@
 /**
  * The milter.conf schema: every key with its type, default, bounds and a one-line doc. Parsing,
  * defaults, the milter.conf.example check and `describeEffective` all derive from this table.
- * Imports only ./values (pure).
+ * Imports only ./values and util/net-address (pure).
  */
 import {
   parseAbsolutePath, parseAddressPattern, parseBool, parseCidr, parseDuration, parseEmailAddress, parseHeaderName,
-  parseHostname, parseInteger, parseListen, parseName, parseOctal, parseRelay, parseSize, parseStatusListen, splitList,
+  parseHostname, parseInteger, parseListen, parseName, parseOctal, parseRelay, parseSize, parseStatusListen, parseMetricsListen, splitList,
   type Parsed,
 } from './values';
+import { parseHeaderRule } from './header-rule';
+import { formatListenAddress, type ListenAddress } from '../util/net-address';
 
 export type SectionKind = 'milter' | 'tdc' | 'direction' | 'policy';
 
 export type ValueKind =
-  | 'listen' | 'octal' | 'unix-group' | 'hostname' | 'name' | 'status-listen' | 'enum' | 'path' | 'size'
-  | 'duration' | 'int' | 'bool' | 'email' | 'relay' | 'header-name' | 'word-list' | 'cidr-list' | 'pattern-list';
+  | 'listen' | 'octal' | 'unix-group' | 'hostname' | 'name' | 'status-listen' | 'metrics-listen' | 'enum' | 'path' | 'size'
+  | 'duration' | 'int' | 'bool' | 'email' | 'relay' | 'header-name' | 'word-list' | 'cidr-list' | 'pattern-list'
+  | 'header-rule-list';
 
 export interface KeySpec {
   section: SectionKind;
@@ -31,6 +34,8 @@ export interface KeySpec {
   min?: number;
   max?: number;
   values?: readonly string[];
+  /** The key may be given on several lines of a section; each line adds to the list. */
+  repeatable?: boolean;
   doc: string;
 }
 
@@ -42,7 +47,7 @@ const S = 1000;
 export const SCHEMA: readonly KeySpec[] = [
   // [milter]
   { section: 'milter', key: 'listen', field: 'listen', kind: 'listen', default: 'inet:127.0.0.1:8894', empty: 'forbidden',
-    doc: 'where the MTA connects: inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/path' },
+    doc: 'where the MTA connects: inet:IP:PORT, inet6:[ADDR]:PORT, unix:/path, or Sendmail style inet:PORT@IP, inet6:PORT@ADDR, local:/path' },
   { section: 'milter', key: 'socket_mode', field: 'socketMode', kind: 'octal', default: '0660', empty: 'forbidden', min: 0, max: 0o777,
     doc: 'permissions of a unix socket (octal)' },
   { section: 'milter', key: 'socket_group', field: 'socketGroup', kind: 'unix-group', default: '', empty: 'unset',
@@ -52,7 +57,13 @@ export const SCHEMA: readonly KeySpec[] = [
   { section: 'milter', key: 'group', field: 'group', kind: 'name', default: '', empty: 'unset',
     doc: 'this machine\'s group: the [group NAME] section whose settings apply on top of [tdc]' },
   { section: 'milter', key: 'status_listen', field: 'statusListen', kind: 'status-listen', default: '127.0.0.1:8895', empty: 'forbidden',
-    doc: 'status and metrics endpoint HOST:PORT, or no' },
+    doc: 'status endpoint (status page, /status, /track, /metrics, /healthz, /readyz), loopback only: 127.0.0.1:PORT or [::1]:PORT, or no' },
+  { section: 'milter', key: 'metrics_listen', field: 'metricsListen', kind: 'metrics-listen', default: 'no', empty: 'forbidden',
+    doc: 'a second listener with only /metrics, /healthz and /readyz, on any address (e.g. 0.0.0.0:9895), or no' },
+  { section: 'milter', key: 'metrics_allow', field: 'metricsAllow', kind: 'cidr-list', default: '127.0.0.0/8, ::1', empty: 'empty',
+    doc: 'networks that may use metrics_listen; everyone else gets 403' },
+  { section: 'milter', key: 'ready_failing_time', field: 'readyFailingTime', kind: 'duration', default: '5m', empty: 'forbidden', min: S, max: 3600 * S,
+    doc: '/readyz answers 503 once every delivery attempt has failed for this long; 1s..1h' },
   { section: 'milter', key: 'log_level', field: 'logLevel', kind: 'enum', values: ['debug', 'info', 'warning', 'error'], default: 'info', empty: 'forbidden',
     doc: 'debug, info, warning or error' },
   { section: 'milter', key: 'log_format', field: 'logFormat', kind: 'enum', values: ['plain', 'json'], default: 'plain', empty: 'forbidden',
@@ -110,6 +121,8 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: 'global: [tdc] intake_address; custom: this policy\'s intake_address; no: not journaled' },
   { section: 'policy', key: 'intake_address', field: 'intakeAddress', kind: 'email', default: '', empty: 'unset',
     doc: 'the intake address of a tdc = custom policy' },
+  { section: 'policy', key: 'skip_if_header', field: 'skipIfHeader', kind: 'header-rule-list', default: '', empty: 'empty', repeatable: true,
+    doc: 'HEADER: REGEX (case-insensitive), one rule per line, repeatable: mail with a matching header is not journaled for this policy' },
 ];
 
 export const SECTION_KINDS: readonly SectionKind[] = ['milter', 'tdc', 'direction', 'policy'];
@@ -159,6 +172,7 @@ function parseScalar(spec: KeySpec, text: string): Parsed<unknown> {
     case 'hostname': return parseHostname(text);
     case 'name': return parseName(text);
     case 'status-listen': return parseStatusListen(text);
+    case 'metrics-listen': return parseMetricsListen(text);
     case 'enum': return spec.values!.includes(text) ? { ok: true, value: text } : { ok: false, expected: `one of ${spec.values!.join(', ')}` };
     case 'path': return parseAbsolutePath(text);
     case 'size': return parseSize(text);
@@ -175,6 +189,11 @@ function parseScalar(spec: KeySpec, text: string): Parsed<unknown> {
       return parseList(text, parseCidr, 'networks such as 10.0.0.0/8 or 2001:db8::/32', (s) => s.toLowerCase());
     case 'pattern-list':
       return parseList(text, parseAddressPattern, 'address patterns (user@domain, @domain, @.domain or user@)', (s) => s.toLowerCase());
+    case 'header-rule-list': {
+      // One rule per line: a regular expression may itself contain commas.
+      const r = parseHeaderRule(text);
+      return r.ok ? { ok: true, value: [r.value] } : r;
+    }
   }
 }
 
@@ -234,6 +253,8 @@ function formatScalar(spec: KeySpec, v: number): string {
 /** A Config value back as file text (durations/sizes in the largest exact unit). */
 export function formatValue(spec: KeySpec, value: unknown): string {
   if (value === undefined) return '';
+  if (spec.kind === 'header-rule-list') return (value as { header: string; pattern: string }[]).map((r) => `${r.header}: ${r.pattern}`).join('\n');
+  if (spec.kind === 'listen') return formatListenAddress(value as ListenAddress);
   if (Array.isArray(value)) return value.join(', ');
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'number') return formatScalar(spec, value);

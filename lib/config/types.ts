@@ -1,18 +1,26 @@
 /**
  * The Config shape handed to the rest of the daemon (deep-frozen after loading) and the load result.
- * Types only; imports nothing.
+ * Types only; imports only the address types of util/net-address.
  */
+import type { ListenAddress } from '../util/net-address';
 
 export type LogLevelName = 'debug' | 'info' | 'warning' | 'error';
 
 export interface MilterConfig {
-  listen: string;
+  /** Parsed from any form the milter accepts (Postfix or Sendmail style); `config` shows the Postfix form. */
+  listen: ListenAddress;
   socketMode: number;
   socketGroup?: string;
   hostname: string;
   group?: string;
   /** 'no' = off. */
   statusListen: string;
+  /** 'no' = off. The metrics listener: /metrics, /healthz, /readyz on any address. */
+  metricsListen: string;
+  /** CIDRs as written (lower-case) allowed on metricsListen. */
+  metricsAllow: string[];
+  /** ms every delivery attempt must fail before /readyz says 503. */
+  readyFailingTime: number;
   logLevel: LogLevelName;
   logFormat: 'plain' | 'json';
   logFile?: string;
@@ -29,6 +37,8 @@ export interface TdcConfig {
   intakeAddress: string;
   relay?: string;
   tlsCaFile?: string;
+  /** The PEM text of tls_ca_file, read when the file was loaded (a reload with an unreadable CA file is refused). */
+  tlsCa?: string;
   maxQueueAge: number;
   retryDelay: number;
   remoteIpHeader: string;
@@ -59,6 +69,8 @@ export interface Policy {
   tdc: PolicyTdc;
   /** Set exactly when tdc = custom. */
   intakeAddress?: string;
+  /** `skip_if_header` rules in file order (set only when there are some): mail with a matching header is not journaled for this policy. */
+  skipIfHeader?: { header: string; pattern: string }[];
 }
 
 export interface Config {
@@ -75,4 +87,7 @@ export interface Config {
 }
 
 /** Errors read `file:line: key: expected …, got …`, sorted by line. */
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+export type ConfigResult =
+  | { ok: true; config: Config }
+  /** `unreadable`: the file itself could not be read (check-config exits 2, not 1). */
+  | { ok: false; errors: string[]; unreadable?: boolean };

@@ -1,12 +1,15 @@
 /**
  * Value parsers for milter.conf: durations, sizes, booleans, lists, listen specs, host:port, e-mail
  * addresses, address patterns and CIDRs. Each returns the value or what was expected, never throws.
- * Pure; imports nothing of the project (policy imports the pattern and CIDR parsers from here).
+ * Pure; imports only util/net-address, whose address parsers the runtime shares (policy imports the
+ * pattern and CIDR parsers from here).
  */
 import * as net from 'node:net';
+import {
+  isHostname, parseListenAddress, parseRelay as parseSharedRelay, parseStatusAddress, type ListenAddress, type Parsed,
+} from '../util/net-address';
 
-/** A value, or what was expected (and, for lists, which items were bad: `got` replaces the whole text). */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string; got?: string };
+export { isHostname, type Parsed };
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = <T>(expected: string): Parsed<T> => ({ ok: false, expected });
@@ -64,13 +67,6 @@ export function parseOctal(text: string): Parsed<number> {
   return ok(parseInt(m[1]!, 8));
 }
 
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-const HOSTNAME_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})*\\.?$`);
-
-export function isHostname(text: string): boolean {
-  return text.length <= 253 && HOSTNAME_RE.test(text);
-}
-
 export function isIPv4(text: string): boolean {
   return /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text);
 }
@@ -88,55 +84,36 @@ export function parseAbsolutePath(text: string): Parsed<string> {
   return text.startsWith('/') && !/[\0\r\n]/.test(text) ? ok(text) : bad('an absolute path');
 }
 
-function parsePort(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n <= 65535 ? n : undefined;
+/** A shared address parser's refusal as milter.conf reports it: `got "text" (why)`. */
+function refused<T>(r: Parsed<T>, text: string): Parsed<T> {
+  return r.ok ? r : { ok: false, expected: r.expected, got: `${JSON.stringify(text)}${r.why ? ` (${r.why})` : ''}` };
 }
 
-/** The milter listen spec: `inet:HOST:PORT`, `inet6:[ADDR]:PORT`, `unix:/path`, `local:/path` (port 0 allowed). */
-export function parseListen(text: string): Parsed<string> {
-  const expected = 'inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/absolute/path';
-  let m = /^inet:([^:[\]]+):(\d+)$/.exec(text);
-  if (m) return (isIPv4(m[1]!) || isHostname(m[1]!)) && parsePort(m[2]!) !== undefined ? ok(text) : bad(expected);
-  m = /^inet6:\[([^\]]+)\]:(\d+)$/.exec(text);
-  if (m) return net.isIPv6(m[1]!) && parsePort(m[2]!) !== undefined ? ok(text) : bad(expected);
-  m = /^(?:unix|local):(.*)$/.exec(text);
-  if (m) return parseAbsolutePath(m[1]!).ok ? ok(text) : bad(expected);
-  return bad(expected);
+/** The milter listen address, Postfix or Sendmail style (the parser the milter server uses). */
+export function parseListen(text: string): Parsed<ListenAddress> {
+  return refused(parseListenAddress(text), text);
 }
 
-/** `HOST:PORT` or `[IPv6]:PORT` (status endpoint), or `no`. */
+/** The status endpoint: a loopback `IP:PORT` or `[IPv6]:PORT` (the status server's parser), or `no`. */
 export function parseStatusListen(text: string): Parsed<string> {
   if (text === 'no') return ok(text);
-  const hp = splitHostPort(text);
-  if (hp && hp.port !== undefined && (hp.bracketed ? net.isIP(hp.host) !== 0 : isIPv4(hp.host) || isHostname(hp.host))) {
-    return ok(text);
-  }
-  return bad('HOST:PORT, [IPv6]:PORT or no');
+  const r = parseStatusAddress(text, { loopbackOnly: true });
+  if (r.ok) return ok(text);
+  return refused({ ...r, expected: `${r.expected}, or no` }, text);
 }
 
-function splitHostPort(text: string): { host: string; port: number | undefined; bracketed: boolean } | undefined {
-  const b = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (b) {
-    const port = b[2] === undefined ? undefined : parsePort(b[2]);
-    if (b[2] !== undefined && port === undefined) return undefined;
-    return { host: b[1]!, port, bracketed: true };
-  }
-  const p = /^([^:[\]]+)(?::(\d+))?$/.exec(text);
-  if (!p) return undefined;
-  const port = p[2] === undefined ? undefined : parsePort(p[2]);
-  if (p[2] !== undefined && port === undefined) return undefined;
-  return { host: p[1]!, port, bracketed: false };
+/** The metrics listener: `IP:PORT` or `[IPv6]:PORT` on any address (metrics_allow guards it), or `no`. */
+export function parseMetricsListen(text: string): Parsed<string> {
+  if (text === 'no') return ok(text);
+  const r = parseStatusAddress(text);
+  if (r.ok) return ok(text);
+  return refused({ ...r, expected: `${r.expected}, or no` }, text);
 }
 
-/** The intake relay: `host`, `host:port`, `[host-or-ip]`, `[ip]:port` (IPv6 only in brackets). */
+/** The intake relay: `host`, `host:port`, `[host-or-ip]`, `[ip]:port` (the forwarder's parser). */
 export function parseRelay(text: string): Parsed<string> {
-  const hp = splitHostPort(text);
-  const expected = 'host, host:port, [ip] or [ip]:port';
-  if (!hp || hp.port === 0) return bad(expected);
-  const hostOk = hp.bracketed ? net.isIP(hp.host) !== 0 || isHostname(hp.host) : isIPv4(hp.host) || isHostname(hp.host);
-  return hostOk ? ok(text) : bad(expected);
+  const r = parseSharedRelay(text);
+  return r.ok ? ok(text) : refused(r, text);
 }
 
 /** A header field name (RFC 5322 ftext). */

@@ -48,7 +48,8 @@ export type CopyEvent = At & { copy: CopyFacts } & (
 
 export type ConnectionEvent = At & { dcid: number; destination: string } & (
   | { type: 'connection_opened'; host: string; ip: string; port: number; localAddress: string }
-  | { type: 'tls_established'; protocol: string; cipher: string }
+  /** `resumed`: the handshake resumed an earlier session with the same host (no full handshake). */
+  | { type: 'tls_established'; protocol: string; cipher: string; resumed?: boolean }
   | {
       type: 'connection_error'; host: string; ip: string; port: number; localAddress: string;
       /** The gateway's `details:` word ('timeout', 'refused', 'reset', 'tls'). */

@@ -14,3 +14,4 @@ export { connectionsWanted, BACKLOG_PER_CONNECTION, type ConcurrencyLimits } fro
 export { IdSequence, ID_EPOCH } from './id-sequence';
 export { CounterBook, isCopyEvent } from './counter-book';
 export { classifyFailure, type Classification, type FailureClass } from './classify';
+export { SmtpAgent, type SmtpAgentDeps } from './smtp-agent';

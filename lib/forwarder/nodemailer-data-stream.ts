@@ -3,10 +3,10 @@
  * third of the daemon's CPU on 1 MiB copies, bench issue 7). Installed only after a self-check:
  * nodemailer's own transform and ours must give the same bytes and counters on a set of tricky
  * inputs cut at every offset; on any other nodemailer (a version whose stream differs) the check
- * fails and nodemailer's transform stays. Process-wide and idempotent. Imports ./dot-stuff only.
+ * fails and nodemailer's transform stays. Process-wide and idempotent. Imports ../smtp/dot-stuff only.
  */
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
-import { dotStuff, START_OF_DATA } from './dot-stuff';
+import { dotStuff, START_OF_DATA } from '../smtp/dot-stuff';
 
 export type TransformFn = (chunk: unknown, encoding: string, done: (err?: Error | null) => void) => void;
 

@@ -10,6 +10,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import type { Clock } from '../util/clock';
 import { TdcError } from '../util/errors';
+import { parseRelay as parseSharedRelay, RELAY_FORMS, type RelaySpec } from '../util/net-address';
 
 export interface DnsResolverLike {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
@@ -43,33 +44,13 @@ export interface Route {
   hosts: RouteHost[];
 }
 
-export interface RelaySpec {
-  host: string;
-  port: number;
-}
+export type { RelaySpec };
 
-/** '[1.2.3.4]:25' | '[1.2.3.4]' | '[::1]:2525' | 'host:port' | 'host' (port 25). */
+/** '[1.2.3.4]:25' | '[1.2.3.4]' | '[::1]:2525' | 'host:port' | 'host' (port 25): the shared parser of lib/util/net-address. */
 export function parseRelay(text: string): RelaySpec {
-  const bad = (): never => {
-    throw new TdcError('ECONFIG', `relay: expected host, host:port, [ip] or [ip]:port, got ${JSON.stringify(text)}`);
-  };
-  const s = text.trim();
-  let host: string;
-  let portText: string | undefined;
-  const br = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (br) {
-    host = br[1]!;
-    portText = br[2];
-  } else {
-    const parts = s.split(':');
-    if (parts.length > 2) bad();
-    host = parts[0]!;
-    portText = parts[1];
-  }
-  if (host === '' || /\s/.test(host)) bad();
-  const port = portText === undefined ? 25 : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) bad();
-  return { host, port };
+  const r = parseSharedRelay(text);
+  if (r.ok) return r.value;
+  throw new TdcError('ECONFIG', `relay: expected ${RELAY_FORMS}, got ${JSON.stringify(text)} (${r.why ?? 'not a relay'})`);
 }
 
 /** Equal-preference MX hosts in random order, lower preference first. */

@@ -1,7 +1,8 @@
 /**
- * The message as the MTA handed it to us: envelope, connection facts, macros, headers in order and
- * body chunks. Text from the wire is kept as *byte strings* (latin1-decoded, so every byte
- * round-trips exactly); `originalMessage()` rebuilds the bytes the MTA saw. Imports nothing but util.
+ * The message as the MTA handed it to us, in MTA-neutral terms: queue id, listener, authenticated
+ * user, client, envelope, headers in order and body chunks (the milter maps its macros onto these).
+ * Text from the wire is kept as *byte strings* (latin1-decoded, so every byte round-trips exactly);
+ * `originalMessage()` rebuilds the bytes the MTA saw. Imports nothing but util.
  */
 
 /** A string whose characters are bytes 0–255 (latin1-decoded wire data). */
@@ -30,12 +31,16 @@ export interface HeaderField {
 }
 
 export interface CapturedMessage {
-  /** The MTA's queue id (`{i}`), '' if the MTA never sent it. */
+  /** The MTA's queue id, '' if the MTA never said. */
   queueId: string;
+  /** Name of the MTA listener the message came in on (Postfix: milter_macro_daemon_name); undefined if unknown. */
+  listener?: ByteString;
+  /** The SMTP AUTH user name when the client authenticated; undefined otherwise. */
+  authenticatedUser?: ByteString;
+  /** The client's IP address (no brackets or `IPv6:` prefix, IPv4-mapped IPv6 as IPv4), when known. */
+  clientIp?: string;
   client: ClientInfo | undefined;
   helo: ByteString | undefined;
-  /** Every macro seen for this message, connection-level ones included; keys without braces. */
-  macros: ReadonlyMap<string, ByteString>;
   sender: SmtpAddress;
   recipients: SmtpAddress[];
   headers: HeaderField[];
@@ -49,15 +54,6 @@ export interface CapturedMessage {
   oversized: boolean;
   /** True when the milter connection asked the MTA for no headers and body (journaling was off then). */
   withoutContent?: boolean;
-}
-
-/** Macro names arrive as `i` or `{i}`; both mean the same macro. */
-export function macroKey(name: string): string {
-  return name.length > 2 && name.startsWith('{') && name.endsWith('}') ? name.slice(1, -1) : name;
-}
-
-export function getMacro(macros: ReadonlyMap<string, string>, name: string): string | undefined {
-  return macros.get(macroKey(name));
 }
 
 /** Strip the angle brackets Postfix/Sendmail keep around envelope addresses (`<a@b>`, `<>`). */

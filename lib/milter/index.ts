@@ -11,3 +11,4 @@ export { decodeCommand, type MilterCommand, type MilterCommandKind } from './com
 export { negotiate, expectsReply, JOURNAL_WANTS, CONTENT_FREE_WANTS, type Negotiated, type NegotiationWants, type OptnegOffer } from './negotiation';
 export { MilterSession, type SessionState, type SessionOutput } from './session';
 export * as codes from './codes';
+export { mtaFacts, clientIpOf, macroKey, getMacro, type MilterMessage } from './mta-facts';

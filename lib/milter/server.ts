@@ -7,19 +7,20 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import type { CapturedMessage } from '../message';
+import type { MilterMessage } from './mta-facts';
 import { systemClock, type Clock } from '../util/clock';
 import { describeError } from '../util/errors';
 import type { Logger } from '../util/logger';
 import { MilterListenError } from './errors';
 import { DEFAULT_MAX_PACKET_BYTES } from './frame-decoder';
 import { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address';
+import { findGroupId } from '../util/unix-group';
 import type { NegotiationWants } from './negotiation';
 import { MilterSession, type SessionCounters } from './session';
 
 export interface MilterServerOptions {
-  /** 'inet:HOST:PORT' | 'inet6:[ADDR]:PORT' | 'unix:/path' | 'local:/path'; port 0 ok. */
-  listen: string;
+  /** Parsed (milter.conf), or text in any form lib/util/net-address reads (`inet:IP:PORT`, `inet:PORT@IP`, …); port 0 ok. */
+  listen: string | ListenAddress;
   /** unix only, e.g. 0o660 (applied after bind). */
   socketMode?: number;
   /** unix only: group name or numeric gid. */
@@ -33,7 +34,7 @@ export interface MilterServerOptions {
    * Sync, at end-of-body, called right *after* the reply is written: the MTA never waits for what
    * we do with the message. Throws are caught and logged.
    */
-  onMessage: (msg: CapturedMessage) => void;
+  onMessage: (msg: MilterMessage) => void;
   /** Seconds from the read that completed an end-of-body to the write of its reply (the MTA's wait on us). */
   onEobReplied?: (seconds: number) => void;
   /** Timer source for the close grace period (tests). Default: the system clock. */
@@ -82,10 +83,8 @@ export function resolveGroup(group: string, groupFile = '/etc/group'): number {
   } catch (err) {
     throw new MilterListenError(`socketGroup: cannot read ${groupFile} to look up "${group}": ${describeError(err)}`);
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length >= 3 && f[0] === group && /^\d+$/.test(f[2]!)) return Number(f[2]);
-  }
+  const gid = findGroupId(group, text);
+  if (gid !== undefined) return gid;
   throw new MilterListenError(`socketGroup: expected a group name from ${groupFile} or a numeric gid, got "${group}"`);
 }
 
@@ -122,7 +121,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 export async function startMilterServer(options: MilterServerOptions): Promise<MilterServer> {
-  const addr = parseListenAddress(options.listen);
+  const addr = typeof options.listen === 'string' ? parseListenAddress(options.listen) : options.listen;
   checkInt('maxPacketBytes', options.maxPacketBytes, 1, 0x7fffffff);
   checkInt('maxMessageBytes', options.maxMessageBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInt('socketMode', options.socketMode, 0, 0o7777);
@@ -138,7 +137,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   let closing: Promise<void> | undefined;
   let allClosed: (() => void) | undefined;
 
-  const listenAddressText = options.listen;
+  const listenAddressText = formatListenAddress(addr);
   const server = net.createServer({ noDelay: true });
   server.on('connection', (socket) => {
     connectionsTotal++;
@@ -153,7 +152,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
 
   function serve(socket: net.Socket, id: string): void {
     // Messages this read completed; handed on once their replies are written.
-    const ended: CapturedMessage[] = [];
+    const ended: MilterMessage[] = [];
     const session = new MilterSession({
       id,
       logger: log,
@@ -213,7 +212,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     });
   }
 
-  function handOn(id: string, msg: CapturedMessage): void {
+  function handOn(id: string, msg: MilterMessage): void {
     try {
       options.onMessage(msg);
     } catch (err) {
@@ -226,7 +225,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
   try {
     await listen(server, addr);
   } catch (err) {
-    throw new MilterListenError(`listen: cannot listen on ${options.listen}: ${describeError(err)}`, { cause: err });
+    throw new MilterListenError(`listen: cannot listen on ${listenAddressText}: ${describeError(err)}`, { cause: err });
   }
   let socketIno: number | undefined;
   if (addr.kind === 'unix') {
@@ -240,7 +239,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
       throw new MilterListenError(`listen: cannot set mode/group of unix:${addr.path}: ${describeError(err)}`, { cause: err });
     }
   }
-  server.on('error', (err) => log.error(`milter server ${options.listen}: ${describeError(err)}`));
+  server.on('error', (err) => log.error(`milter server ${listenAddressText}: ${describeError(err)}`));
 
   let resolved: ListenAddress = addr;
   let port: number | undefined;

@@ -1,13 +1,14 @@
 /**
  * One milter connection's state machine without sockets: bytes in, reply bytes and a close flag out.
  * A closed state union checked against a transition table, libmilter macro scoping, message capture;
- * at end of body a CapturedMessage goes to `onMessage` and the MTA always gets SMFIR_CONTINUE.
+ * at end of body a MilterMessage (the neutral CapturedMessage plus its macros) goes to `onMessage` and the MTA always gets SMFIR_CONTINUE.
  * Imports util, message and milter codecs only; must not import policy, config, journal, forwarder.
  */
 import type { Logger } from '../util/logger';
 import { describeError } from '../util/errors';
-import { macroKey, unbracket, type CapturedMessage, type ClientInfo, type HeaderField, type SmtpAddress } from '../message';
+import { unbracket, type ClientInfo, type HeaderField, type SmtpAddress } from '../message';
 import * as C from './codes';
+import { macroKey, mtaFacts, type MilterMessage } from './mta-facts';
 import { decodeCommand, type MilterCommand, type MilterCommandKind } from './command-decoder';
 import { MilterProtocolError } from './errors';
 import { FrameDecodeError, FrameDecoder, type Frame } from './frame-decoder';
@@ -89,7 +90,7 @@ export interface SessionOptions {
   /** Connection id for log lines. */
   id: string;
   logger: Logger;
-  onMessage: (msg: CapturedMessage) => void;
+  onMessage: (msg: MilterMessage) => void;
   maxPacketBytes?: number;
   maxMessageBytes?: number;
   wants?: NegotiationWants;
@@ -111,7 +112,7 @@ const CLOSED: SessionOutput = Object.freeze({ reply: undefined, close: true });
 export class MilterSession {
   readonly id: string;
   readonly #log: Logger;
-  readonly #onMessage: (msg: CapturedMessage) => void;
+  readonly #onMessage: (msg: MilterMessage) => void;
   readonly #maxMessageBytes: number | undefined;
   readonly #wants: NegotiationWants;
   readonly #counters: SessionCounters;
@@ -308,8 +309,8 @@ export class MilterSession {
       if (pairs === undefined) continue;
       for (const [name, value] of pairs) if (name !== '') macros.set(macroKey(name), value);
     }
-    const msg: CapturedMessage = {
-      queueId: macros.get('i') ?? '',
+    const msg: MilterMessage = {
+      ...mtaFacts(macros, this.#client),
       client: this.#client,
       helo: this.#helo,
       macros,

@@ -1,11 +1,11 @@
 /**
- * Incoming or not: outgoing when the MTA listener's `{daemon_name}` is an outgoing one, when the client
- * authenticated (`{auth_authen}`) and that counts as outgoing, or when the client IP is internal.
+ * Incoming or not: outgoing when the MTA listener (Postfix's daemon name) is an outgoing one, when the
+ * client authenticated and that counts as outgoing, or when the client IP is internal.
  * Imports config (types, values) and message only.
  */
 import type { Cidr } from '../config/values';
 import type { Config } from '../config';
-import { getMacro, type CapturedMessage } from '../message';
+import type { CapturedMessage } from '../message';
 import { clientIp, compileCidr, inCidr } from './network';
 
 type Direction = Config['direction'];
@@ -39,11 +39,11 @@ function compile(d: Direction): Compiled {
  */
 export function classifyDirection(msg: CapturedMessage, d: Direction): { incoming: boolean; reason: string } {
   const c = compile(d);
-  const daemon = getMacro(msg.macros, 'daemon_name');
+  const daemon = msg.listener;
   if (daemon !== undefined && c.daemonNames.has(daemon.trim().toLowerCase())) {
     return { incoming: false, reason: `daemon_name ${daemon.trim()} is an outgoing listener` };
   }
-  const auth = getMacro(msg.macros, 'auth_authen')?.trim() ?? '';
+  const auth = msg.authenticatedUser?.trim() ?? '';
   if (d.authenticatedIsOutgoing && auth !== '') {
     return { incoming: false, reason: `client authenticated as ${auth}` };
   }

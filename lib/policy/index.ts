@@ -3,6 +3,6 @@
  * Imports config and message only; never milter, journal or forwarder.
  */
 export { classifyDirection } from './direction';
-export { planJournal, matchPolicy, JOURNAL_MARKER_HEADER, type JournalCopyPlan, type JournalPlan } from './plan';
+export { planJournal, matchPolicy, JOURNAL_MARKER_HEADER, type JournalCopyPlan, type JournalPlan, type SkippedRecipients } from './plan';
 export { matchesAny, matchesPattern, splitAddress, compilePatterns, type SplitAddress } from './address';
 export { clientIp, parseIp, compileCidr, inCidr, type Ip } from './network';

@@ -2,7 +2,7 @@
  * Client IP addresses and CIDR membership for the direction test: IPv4 and IPv6, with IPv4-mapped
  * IPv6 (`::ffff:a.b.c.d`) treated as the IPv4 address on both sides. Imports config (values) and message only.
  */
-import { getMacro, type CapturedMessage } from '../message';
+import type { CapturedMessage } from '../message';
 import { ipBytes, parseCidr, type Cidr } from '../config';
 
 export interface Ip {
@@ -27,18 +27,12 @@ export function parseIp(text: string): Ip | undefined {
   return ip;
 }
 
-/** The client IP: msg.client.address for inet/inet6 connections, else the `{client_addr}` macro. */
-export function clientIp(msg: CapturedMessage): { text: string; ip: Ip } | undefined {
-  const candidates = [
-    msg.client && (msg.client.family === 'inet' || msg.client.family === 'inet6') ? msg.client.address : undefined,
-    getMacro(msg.macros, 'client_addr'),
-  ];
-  for (const text of candidates) {
-    if (text === undefined || text === '') continue;
-    const ip = parseIp(text);
-    if (ip) return { text, ip };
-  }
-  return undefined;
+/** The client IP the MTA reported, parsed; undefined when unknown or not an IP address. */
+export function clientIp(msg: Pick<CapturedMessage, 'clientIp'>): { text: string; ip: Ip } | undefined {
+  const text = msg.clientIp;
+  if (text === undefined || text === '') return undefined;
+  const ip = parseIp(text);
+  return ip ? { text, ip } : undefined;
 }
 
 /** A CIDR normalised so that `::ffff:0:0/96`-and-longer networks are IPv4 networks. */

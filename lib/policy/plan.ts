@@ -1,7 +1,8 @@
 /**
  * The journal plan of one message: nothing when journaling is off, the mail is outgoing, is itself a
- * journal report or is oversized; else every envelope recipient takes the first matching policy and the
- * recipients are grouped into one copy per intake address. Imports config (types, values) and message only.
+ * journal report or is oversized; else every envelope recipient takes the first matching policy, a
+ * policy's skip_if_header rules may skip its recipients, and the rest are grouped into one copy per
+ * intake address. Imports config (types, values) and message only.
  */
 import type { AddressPattern } from '../config/values';
 import type { Config, Policy } from '../config';
@@ -16,9 +17,17 @@ export interface JournalCopyPlan {
   recipients: string[];
 }
 
+export interface SkippedRecipients {
+  policy: string;
+  recipients: string[];
+  reason: string;
+  /** True when a skip_if_header rule of the policy matched (the mail will not be delivered as is). */
+  byHeader?: boolean;
+}
+
 export interface JournalPlan {
   copies: JournalCopyPlan[];
-  skipped: { policy: string; recipients: string[]; reason: string }[];
+  skipped: SkippedRecipients[];
   /** Set when the whole message is not journaled (disabled, outgoing, journal report, oversized). */
   reason?: string;
 }
@@ -26,10 +35,29 @@ export interface JournalPlan {
 /** The header our journal copies carry: `X-TDC-Journal: <hostname>; queue-id=…`. */
 export const JOURNAL_MARKER_HEADER = 'X-TDC-Journal';
 
+interface CompiledRule {
+  /** Lower-case header name. */
+  name: string;
+  regex: RegExp;
+  /** For the log line: the rule as written. */
+  text: string;
+}
+
 interface CompiledPolicy {
   policy: Policy;
   recipients: AddressPattern[];
   senders: AddressPattern[];
+  skipRules: CompiledRule[];
+}
+
+function compileRules(policy: Policy): CompiledRule[] {
+  return (policy.skipIfHeader ?? []).flatMap((r) => {
+    try {
+      return [{ name: r.header.toLowerCase(), regex: new RegExp(r.pattern, 'i'), text: `${r.header}: ${r.pattern}` }];
+    } catch {
+      return []; // the config loader refuses bad expressions; a hand-built Config may still hold one
+    }
+  });
 }
 
 const cache = new WeakMap<readonly Policy[], CompiledPolicy[]>();
@@ -37,17 +65,37 @@ const cache = new WeakMap<readonly Policy[], CompiledPolicy[]>();
 function compiled(policies: readonly Policy[]): CompiledPolicy[] {
   let c = cache.get(policies);
   if (!c) {
-    c = policies.map((policy) => ({ policy, recipients: compilePatterns(policy.recipients), senders: compilePatterns(policy.senders) }));
+    c = policies.map((policy) => ({
+      policy, recipients: compilePatterns(policy.recipients), senders: compilePatterns(policy.senders), skipRules: compileRules(policy),
+    }));
     cache.set(policies, c);
   }
   return c;
 }
 
-/** First policy whose recipients (empty = any) match the recipient and whose senders (empty = any) match the sender. */
-export function matchPolicy(recipient: string, sender: string, policies: readonly Policy[]): Policy | undefined {
+function matchCompiled(recipient: string, sender: string, policies: readonly Policy[]): CompiledPolicy | undefined {
   return compiled(policies).find(
     (p) => (p.recipients.length === 0 || matchesAny(recipient, p.recipients)) && (p.senders.length === 0 || matchesAny(sender, p.senders)),
-  )?.policy;
+  );
+}
+
+/** First policy whose recipients (empty = any) match the recipient and whose senders (empty = any) match the sender. */
+export function matchPolicy(recipient: string, sender: string, policies: readonly Policy[]): Policy | undefined {
+  return matchCompiled(recipient, sender, policies)?.policy;
+}
+
+/**
+ * The first skip_if_header rule that a header of the message matches, as written; undefined when
+ * none does. Every occurrence of the header counts; its value is unfolded and trimmed first.
+ */
+function matchingSkipRule(msg: Pick<CapturedMessage, 'headers'>, rules: readonly CompiledRule[]): string | undefined {
+  for (const rule of rules) {
+    for (const h of msg.headers) {
+      if (h.name.toLowerCase() !== rule.name) continue;
+      if (rule.regex.test(h.value.replace(/\r?\n(?=[ \t])/g, '').trim())) return rule.text;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -78,18 +126,21 @@ export function planJournal(msg: CapturedMessage, config: Config): JournalPlan {
   const copies = new Map<string, JournalCopyPlan>();
   const skipped = new Map<string, { policy: string; recipients: string[]; reason: string }>();
   const seen = new Set<string>();
-  const skip = (policy: string, recipient: string, reason: string) => {
+  const skip = (policy: string, recipient: string, reason: string, byHeader = false) => {
     const key = `${policy}\0${reason}`;
-    const s = skipped.get(key) ?? { policy, recipients: [], reason };
+    const s = skipped.get(key) ?? { policy, recipients: [], reason, ...(byHeader ? { byHeader } : {}) };
     s.recipients.push(recipient);
     skipped.set(key, s);
   };
+  // Each policy's rules are tried once per message, not once per recipient.
+  const ruleHit = new Map<CompiledPolicy, string | undefined>();
 
   for (const { address } of msg.recipients) {
     const lower = address.toLowerCase();
     if (seen.has(lower)) continue;
     seen.add(lower);
-    const policy = matchPolicy(address, msg.sender.address, config.policies);
+    const match = matchCompiled(address, msg.sender.address, config.policies);
+    const policy = match?.policy;
     const name = policy?.name ?? 'DEFAULT';
     if (intakes.has(lower)) {
       skip(name, address, 'recipient is an intake address (loop safety)');
@@ -98,6 +149,14 @@ export function planJournal(msg: CapturedMessage, config: Config): JournalPlan {
     if (!policy || policy.tdc === 'no') {
       skip(name, address, 'tdc = no');
       continue;
+    }
+    if (match!.skipRules.length > 0) {
+      if (!ruleHit.has(match!)) ruleHit.set(match!, matchingSkipRule(msg, match!.skipRules));
+      const rule = ruleHit.get(match!);
+      if (rule !== undefined) {
+        skip(name, address, `skip_if_header ${rule} matched`, true);
+        continue;
+      }
     }
     const intake = policy.tdc === 'custom' ? policy.intakeAddress ?? '' : config.tdc.intakeAddress;
     if (intake === '') {

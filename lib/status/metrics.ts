@@ -1,11 +1,13 @@
 /**
  * Prometheus metrics on a private prom-client Registry: the forwarder's counters per destination
  * (`the.tdc.queue` and each intake domain) and the milter's stats, both read from source functions
- * at scrape time, plus journal decisions and end-of-body latency that the app reports as they happen.
+ * at scrape time; drops by reason, last delivery and copy lag from the forwarder's events
+ * (`observeForwarderEvent`); journal decisions, end-of-body latency, build and reload facts.
  * Imports prom-client and only the *types* of the forwarder's and milter's contracts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ForwarderCounters, ForwarderEvent } from '../forwarder';
+import type { ForwarderCounters } from '../forwarder';
+import type { DropReason, ForwarderEvent } from '../forwarder/events';
 import type { MilterStats } from '../milter';
 
 export type QueueCounters = ForwarderCounters;
@@ -30,16 +32,36 @@ export const NO_POLICY = '(none)';
  * safety…), `oversized`, `error` (our bug; the original still went on). A closed set keeps the
  * label cardinality bounded.
  */
-export type JournalOutcome = 'journaled' | 'skipped' | 'not_journaled' | 'oversized' | 'error';
+export type JournalOutcome = 'journaled' | 'skipped' | 'skipped_header' | 'not_journaled' | 'oversized' | 'error';
 
 /** End-of-body handling is meant to take well under a millisecond; 100 ms is already very slow. */
 export const EOB_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+/** Every reason a copy can be dropped for (the forwarder's `DropReason`), in exposition order. */
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'too_old', 'retries_spent', 'shutting_down'];
+
+/** Copy lag (enqueue to the intake's 250) from well under a second up to max_queue_age's range. */
+export const LAG_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** Copies whose enqueue time is kept for the lag: far above any queue_max_messages in use. */
+const MAX_LAG_ENTRIES = 1_000_000;
+
+export interface QueueLimits {
+  queueMaxMessages: number;
+  queueMaxBytes: number;
+}
 
 export interface StatusMetricsOptions {
   queue: () => QueueSnapshot;
   milter: () => MilterStatsSnapshot;
   /** Also export prom-client's process_* and nodejs_* metrics. @default false */
   processMetrics?: boolean;
+  /** `tdc_build_info{version,node}`. @default '0.0.0' */
+  version?: string;
+  /** The queue limits now in force (they change on reload). */
+  limits?: () => QueueLimits;
+  /** Epoch ms of the start: the first config load, and "last delivered" until the first delivery. */
+  startedAt?: number;
 }
 
 type QueueField = keyof QueueCounters;
@@ -53,7 +75,6 @@ const QUEUE_METRICS: readonly [string, string, QueueField, 'counter' | 'gauge'][
   ['tdc_delivered_total', 'Journal copies accepted by the intake', 'delivered', 'counter'],
   ['tdc_soft_bounced_total', 'Delivery attempts that failed temporarily (the copy is retried)', 'softBounced', 'counter'],
   ['tdc_hard_bounced_total', 'Journal copies refused for good by the intake, or removed from the queue undelivered after an attempt (retries spent, max_queue_age, shutdown)', 'hardBounced', 'counter'],
-  ['tdc_dropped_total', 'Journal copies never attempted (queue full, shutdown)', 'dropped', 'counter'],
 ];
 
 const MILTER_METRICS: readonly [string, string, keyof MilterStatsSnapshot, 'counter' | 'gauge'][] = [
@@ -79,6 +100,15 @@ export class StatusMetrics {
   readonly #journal: Histogram;
   readonly #attempts: Counter<'outcome' | 'kind'>;
   readonly #connectionErrors: Counter<'details'>;
+  readonly #lag: Histogram;
+  readonly #reloadOk: Gauge;
+  readonly #reloadAt: Gauge;
+  /** destination → reason → copies dropped; `the.tdc.queue` is the sum. */
+  readonly #dropped = new Map<string, Map<DropReason, number>>();
+  /** destination → epoch seconds of the last delivery. */
+  readonly #lastDelivered = new Map<string, number>();
+  /** copy id → epoch ms it was enqueued, while it is in the queue (for the copy lag). */
+  readonly #enqueuedAt = new Map<string, number>();
 
   constructor(options: StatusMetricsOptions) {
     this.#queueSource = options.queue;
@@ -157,11 +187,78 @@ export class StatusMetrics {
       labelNames: ['details'],
       registers,
     });
+    this.#lag = new Histogram({
+      name: 'tdc_copy_lag_seconds',
+      help: 'Time from a journal copy entering the queue to the intake accepting it',
+      buckets: [...LAG_BUCKETS],
+      registers,
+    });
+
+    const startedSeconds = (options.startedAt ?? Date.now()) / 1000;
+    const dropped = this.#dropped;
+    new Counter({
+      name: 'tdc_dropped_total',
+      help: 'Journal copies never attempted and given up, by reason (queue_full, shutting_down, too_old); one removed after an attempt counts in tdc_hard_bounced_total, as the gateway counts it',
+      labelNames: ['destination', 'reason'], registers,
+      collect() {
+        this.reset();
+        // Every reason of the whole queue is always there, so increase() sees the first drop.
+        for (const reason of DROP_REASONS) this.inc({ destination: QUEUE_DESTINATION, reason }, dropped.get(QUEUE_DESTINATION)?.get(reason) ?? 0);
+        for (const destination of [...dropped.keys()].filter((d) => d !== QUEUE_DESTINATION).sort()) {
+          for (const [reason, n] of dropped.get(destination)!) this.inc({ destination, reason }, n);
+        }
+      },
+    });
+    const lastDelivered = this.#lastDelivered;
+    lastDelivered.set(QUEUE_DESTINATION, startedSeconds);
+    new Gauge({
+      name: 'tdc_last_delivered_timestamp_seconds',
+      help: 'When the intake last accepted a journal copy (for the.tdc.queue: the start time until the first delivery)',
+      labelNames: ['destination'], registers,
+      collect() {
+        this.reset();
+        this.set({ destination: QUEUE_DESTINATION }, lastDelivered.get(QUEUE_DESTINATION)!);
+        for (const d of [...lastDelivered.keys()].filter((k) => k !== QUEUE_DESTINATION).sort()) this.set({ destination: d }, lastDelivered.get(d)!);
+      },
+    });
+    const limits = options.limits;
+    const limitGauge = (name: string, help: string, field: keyof QueueLimits): void => {
+      if (!limits) return;
+      new Gauge({ name, help, registers, collect() { this.set(sane(limits()[field])); } });
+    };
+    limitGauge('tdc_queue_max_messages', 'queue_max_messages: journal copies the queue holds at most', 'queueMaxMessages');
+    limitGauge('tdc_queue_max_bytes', 'queue_max_bytes: bytes of journal copies the queue holds at most', 'queueMaxBytes');
+    new Gauge({
+      name: 'tdc_build_info',
+      help: 'Always 1: the tdc-milter version and the Node.js version it runs on',
+      labelNames: ['version', 'node'], registers,
+    }).set({ version: options.version ?? '0.0.0', node: process.versions.node }, 1);
+    this.#reloadOk = new Gauge({
+      name: 'tdc_config_last_reload_successful',
+      help: 'Whether the last configuration reload (SIGHUP) succeeded: 1 yes, 0 no (the old settings stay)',
+      registers,
+    });
+    this.#reloadAt = new Gauge({
+      name: 'tdc_config_last_reload_success_timestamp_seconds',
+      help: 'When the configuration was last loaded successfully (the start, or the last good reload)',
+      registers,
+    });
+    this.#reloadOk.set(1);
+    this.#reloadAt.set(startedSeconds);
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The forwarder's event stream: attempt outcomes and connection errors (the counters are read at scrape). */
-  observe(e: ForwarderEvent): void {
+  /** A configuration reload: `ok` false keeps the last good timestamp. `when` is epoch ms. */
+  noteReload(ok: boolean, when: number): void {
+    this.#reloadOk.set(ok ? 1 : 0);
+    if (ok) this.#reloadAt.set(when / 1000);
+  }
+
+  /**
+   * One event of the forwarder's stream: drops by reason, last delivery, copy lag, attempts by
+   * outcome and retry-table row, connection errors (the queue counters are read at scrape).
+   */
+  observeForwarderEvent(e: ForwarderEvent): void {
     if (e.type === 'delivered' || e.type === 'soft_bounce' || e.type === 'hard_bounce') {
       this.#attempts.inc({ outcome: e.result.outcome, kind: e.result.kind ?? 'none' });
     } else if (e.type === 'dropped' && e.reason === 'retries_spent' && e.last) {
@@ -170,6 +267,43 @@ export class StatusMetrics {
     } else if (e.type === 'connection_error') {
       this.#connectionErrors.inc({ details: e.details });
     }
+    switch (e.type) {
+      case 'enqueued':
+        this.#enqueuedAt.set(e.copy.copyId, e.at);
+        // Bounded even if a final event were ever missed: forget the oldest.
+        if (this.#enqueuedAt.size > MAX_LAG_ENTRIES) this.#enqueuedAt.delete(this.#enqueuedAt.keys().next().value!);
+        return;
+      case 'delivered': {
+        const seconds = e.at / 1000;
+        this.#lastDelivered.set(QUEUE_DESTINATION, seconds);
+        if (e.copy.destination !== '') this.#lastDelivered.set(e.copy.destination, seconds);
+        const since = this.#enqueuedAt.get(e.copy.copyId);
+        this.#enqueuedAt.delete(e.copy.copyId);
+        if (since !== undefined && e.at >= since) this.#lag.observe((e.at - since) / 1000);
+        return;
+      }
+      case 'hard_bounce':
+        this.#enqueuedAt.delete(e.copy.copyId);
+        return;
+      case 'dropped':
+        this.#enqueuedAt.delete(e.copy.copyId);
+        // Removed after an attempt: the gateway counts it hard bounced (tdc_hard_bounced_total).
+        if (e.attempted) return;
+        this.#countDrop(QUEUE_DESTINATION, e.reason);
+        if (e.copy.destination !== '') this.#countDrop(e.copy.destination, e.reason);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #countDrop(destination: string, reason: DropReason): void {
+    let byReason = this.#dropped.get(destination);
+    if (!byReason) {
+      byReason = new Map();
+      this.#dropped.set(destination, byReason);
+    }
+    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
 
   /** Count one decision: for a journaled copy call it once per policy of the copy. */

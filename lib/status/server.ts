@@ -1,16 +1,17 @@
 /**
- * The status endpoint on node:http: `GET /metrics` (Prometheus text), `GET /status` (JSON),
- * `GET /track/<id>` (JSON; copy id, queue id or Message-ID). Loopback only unless the caller allows
- * more, and requests naming a foreign Host are refused (DNS rebinding from a local browser).
- * Imports util and status siblings only.
+ * The status endpoint on node:http: `GET /` (the status page, HTML), `GET /metrics` (Prometheus
+ * text), `GET /status` (JSON), `GET /track/<id>` (JSON; copy id, queue id or Message-ID),
+ * `GET /healthz` and `GET /readyz`. Loopback only unless the caller allows more, and requests naming
+ * a foreign Host are refused (DNS rebinding from a local browser). Imports util and status siblings only.
  */
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
 import type { Logger } from '../util/logger';
-import { TdcError, describeError } from '../util/errors';
-import { formatStatusAddress, isLoopback, parseStatusListen } from './listen';
+import { TdcError } from '../util/errors';
+import { isLoopback, parseStatusListen } from './listen';
 import { buildTrackJson, type StatusJson } from './status-json';
 import type { TrackLookup } from './tracker';
+import type { Readiness } from './health';
+import { listenHttp, send, sendHealth, sendJson } from './http-util';
 
 export interface StatusServerOptions {
   /** `127.0.0.1:8895`, `[::1]:8895`, port 0 for any free port. `no` is the caller's business. */
@@ -19,6 +20,10 @@ export interface StatusServerOptions {
   metrics: { metricsText(): Promise<string>; readonly contentType: string };
   tracker: { find(id: string): TrackLookup | undefined; readonly capacity: number };
   status: () => StatusJson;
+  /** `/readyz`: ready or why not. @default always ready */
+  readiness?: () => Readiness;
+  /** `GET /`: the status page (HTML). @default none (404) */
+  page?: () => string;
   /** Bind a non-loopback address. The endpoint has no authentication. @default false */
   allowRemote?: boolean;
 }
@@ -30,8 +35,6 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-
 /** Host header values a loopback-only endpoint answers to: loopback literals and localhost. */
 function hostAllowed(hostHeader: string | undefined): boolean {
   if (hostHeader === undefined || hostHeader === '') return true;
@@ -39,21 +42,6 @@ function hostAllowed(hostHeader: string | undefined): boolean {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(h);
   const name = bracketed ? bracketed[1]! : h.replace(/:\d+$/, '');
   return name === 'localhost' || isLoopback(name);
-}
-
-function send(res: http.ServerResponse, code: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(code, {
-    'Content-Type': type,
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...extra,
-  });
-  res.end(body);
-}
-
-function sendJson(res: http.ServerResponse, code: number, doc: unknown, extra?: Record<string, string>): void {
-  send(res, code, JSON_TYPE, `${JSON.stringify(doc, null, 2)}\n`, extra);
 }
 
 /** Start the endpoint; rejects with TdcError('status_listen') on a bad or refused address. */
@@ -74,13 +62,26 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       return;
     }
     const path = (req.url ?? '/').split('?')[0]!;
-    const known = path === '/metrics' || path === '/status' || path.startsWith('/track/');
+    const page = options.page;
+    const known = path === '/metrics' || path === '/status' || path.startsWith('/track/') ||
+      path === '/healthz' || path === '/readyz' || (path === '/' && page !== undefined);
     if (!known) {
-      sendJson(res, 404, { error: `no such path ${path}; try /status, /metrics or /track/<copy id|queue id|Message-ID>` });
+      sendJson(res, 404, { error: `no such path ${path}; try /, /status, /metrics, /healthz, /readyz or /track/<copy id|queue id|Message-ID>` });
       return;
     }
     if (req.method !== 'GET') {
       sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed; only GET` }, { Allow: 'GET' });
+      return;
+    }
+    if (path === '/healthz' || path === '/readyz') {
+      sendHealth(res, path, options.readiness ?? (() => ({ ready: true, reason: 'ok' })));
+      return;
+    }
+    if (path === '/' && page !== undefined) {
+      // The page is self-contained: no script, style or image may come from anywhere else.
+      send(res, 200, 'text/html; charset=utf-8', page(), {
+        'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src 'self'",
+      });
       return;
     }
     if (path === '/metrics') {
@@ -108,47 +109,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     sendJson(res, 200, buildTrackJson(id, lookup));
   };
 
-  const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) => {
-    // The body of a GET is never read; drain whatever a client sent so the socket stays usable.
-    req.resume();
-    handle(req, res).catch((err: unknown) => {
-      logger.warn(`status endpoint: ${req.method ?? ''} ${req.url ?? ''}: ${describeError(err)}`);
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error; see the mail log' });
-      else res.destroy();
-    });
-  });
-  server.maxConnections = 64;
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new TdcError('status_listen', `status endpoint: cannot listen on ${options.listen}: ${err.code ?? describeError(err)}`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen({ host: where.host, port: where.port, ipv6Only: where.host.includes(':') }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err) => logger.error(`status endpoint: ${describeError(err)}`));
-
-  const port = (server.address() as AddressInfo).port;
-  const address = formatStatusAddress({ host: where.host, port });
-  logger.info(`status endpoint on http://${address}/ (/status, /metrics, /track/<id>)`);
-
-  let closing: Promise<void> | undefined;
-  return {
-    address,
-    port,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  const listener = await listenHttp(where, { setting: 'status_listen', label: 'status endpoint' }, logger, handle);
+  logger.info(`status endpoint on http://${listener.address}/ (/, /status, /metrics, /healthz, /readyz, /track/<id>)`);
+  return listener;
 }

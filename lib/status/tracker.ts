@@ -170,6 +170,19 @@ export class CopyTracker {
     return rec && cloneRecord(rec);
   }
 
+  /** The intake address of a copy, '' when unknown (cheap: no clone). */
+  intakeOf(copyId: string): string {
+    return this.#records.get(copyId)?.intakeAddress ?? '';
+  }
+
+  /** The `n` copies seen last, newest first. */
+  recent(n: number): CopyRecord[] {
+    const out: CopyRecord[] = [];
+    const all = [...this.#records.values()];
+    for (let i = all.length - 1; i >= 0 && out.length < n; i--) out.push(cloneRecord(all[i]!));
+    return out;
+  }
+
   /** Every copy of one MTA queue id, in copy id order. */
   byQueueId(queueId: string): CopyRecord[] {
     return this.#collect(this.#byQueue.get(queueId));

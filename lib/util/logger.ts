@@ -1,10 +1,12 @@
 /**
- * Logging: mail-log lines with the `TDC:` prefix, one event per line. This is the only module
- * that imports winston. Every message is made single-line here (CR, LF, NUL and other control
- * bytes escaped), so nothing a sender controls can forge or split a log line.
+ * Logging: mail-log lines with the `TDC:` prefix, one event per line, to stdout (with journald's
+ * `<N>` priority prefixes when stdout is journald), a log file (gateway timestamps, reopened on
+ * demand) or syslog. The only module that imports winston. Every message is made single-line here
+ * (control bytes escaped), so nothing a sender controls can forge or split a log line.
  */
 import * as winston from 'winston';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
@@ -50,6 +52,69 @@ export interface LoggerOptions {
   file?: string;
   /** Send lines to syslog (facility mail) through this socket, e.g. /dev/log; wins over `file`. */
   syslogSocket?: string;
+  /**
+   * Lines to `stream` go to journald: `<N>` priority prefix, no timestamp of our own.
+   * @default true when stdout is the stream and `$JOURNAL_STREAM` names it (see `stdoutIsJournal`)
+   */
+  journald?: boolean;
+}
+
+/**
+ * Whether our stdout is journald's stream: systemd sets `JOURNAL_STREAM=DEV:INODE` of the stream it
+ * connects, and a child whose stdout was redirected elsewhere inherits the variable but not the stream.
+ */
+export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env, fd = 1): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env['JOURNAL_STREAM'] ?? '');
+  if (!m) return false;
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    return st.dev === BigInt(m[1]!) && st.ino === BigInt(m[2]!);
+  } catch {
+    return false;
+  }
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * The gateway's mail-log timestamp, local time: `Fri Feb 16 21:19:22 2024` (receiver-facts §3).
+ * The gateway writes ctime(3) form, so a day below 10 is space-padded: `Tue Feb  6 …`.
+ */
+export function gatewayTimestamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${d.getFullYear()}`;
+}
+
+/**
+ * An append-mode log file that can be reopened (SIGUSR1 after logrotate moved it away): writes go to
+ * the file of that name at the time of the write's open, and a reopen never loses a line.
+ */
+class ReopenableFile extends Writable {
+  #out: fs.WriteStream;
+  constructor(readonly path: string) {
+    super();
+    this.#out = this.#open();
+  }
+  #open(): fs.WriteStream {
+    const out = fs.createWriteStream(this.path, { flags: 'a' });
+    out.on('error', (err) => process.stderr.write(`tdc-milter: log file ${this.path}: ${err.message}\n`));
+    return out;
+  }
+  reopen(): void {
+    const old = this.#out;
+    this.#out = this.#open();
+    old.end();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    // The callback of a write that failed is reported by the 'error' handler; logging goes on.
+    if (this.#out.write(chunk)) done();
+    else this.#out.once('drain', () => done());
+  }
+  override _final(done: (err?: Error | null) => void): void {
+    this.#out.end(() => done());
+  }
 }
 
 /** syslog severities (RFC 5424) of our levels; facility mail is 2, so PRI = 16 + severity. */
@@ -90,30 +155,43 @@ function syslogStream(socket: string): Writable {
 
 export interface ClosableLogger extends Logger {
   close(): Promise<void>;
+  /** Reopen `file` (SIGUSR1, after logrotate moved it away); a no-op for other destinations. */
+  reopen(): void;
 }
 
 function prefixOf(info: winston.Logform.TransformableInfo): string {
   return info['bare'] === true ? '' : LOG_PREFIX;
 }
 
-/** The daemon's logger on winston. Plain lines suit journald with `SyslogFacility=mail`. */
+/**
+ * The daemon's logger on winston. On journald (stdout with `$JOURNAL_STREAM`) each line starts with
+ * its priority (`<3>` error … `<7>` debug, systemd's SyslogLevelPrefix) and journald stamps the time;
+ * elsewhere on stdout lines carry an ISO 8601 UTC time; a log file carries the gateway's timestamp.
+ */
 export function createLogger(options: LoggerOptions = {}): ClosableLogger {
+  const toStdout = !options.syslogSocket && !options.file;
+  const journald = toStdout && (options.journald ?? (options.stream === undefined && stdoutIsJournal()));
+  const stamp = (info: winston.Logform.TransformableInfo): string =>
+    journald ? `<${LEVEL_RANK[info.level as LogLevel] ?? 6}>`
+      : options.file ? `${gatewayTimestamp(new Date(String(info.timestamp)))} `
+        : `${String(info.timestamp)} `;
   const plain = winston.format.printf((info) => {
     const level = info.level as LogLevel;
-    return `${String(info.timestamp)} ${LEVEL_LABEL[level] ?? level}: ${prefixOf(info)}${String(info.message)}`;
+    return `${stamp(info)}${LEVEL_LABEL[level] ?? level}: ${prefixOf(info)}${String(info.message)}`;
   });
+  // JSON keeps its own ISO time field; on journald the priority prefix goes in front of the object.
   const json = winston.format.printf((info) =>
+    `${journald ? `<${LEVEL_RANK[info.level as LogLevel] ?? 6}>` : ''}` +
     JSON.stringify({ time: info.timestamp, level: info.level, message: `${prefixOf(info)}${String(info.message)}` }),
   );
   // syslog stamps its own time and host; the line is `<PRI>TDC: message`.
   const syslogLine = winston.format.printf(
     (info) => `<${SYSLOG_PRI[info.level as LogLevel] ?? 22}>${prefixOf(info)}${String(info.message)}`,
   );
-  const transport = options.syslogSocket
-    ? new winston.transports.Stream({ stream: syslogStream(options.syslogSocket) })
-    : options.file
-      ? new winston.transports.File({ filename: options.file })
-      : new winston.transports.Stream({ stream: options.stream ?? process.stdout });
+  const file = !options.syslogSocket && options.file ? new ReopenableFile(options.file) : undefined;
+  const transport = new winston.transports.Stream({
+    stream: options.syslogSocket ? syslogStream(options.syslogSocket) : file ?? options.stream ?? process.stdout,
+  });
   const lineFormat = options.syslogSocket ? syslogLine : options.format === 'json' ? json : plain;
   const w = winston.createLogger({
     levels: LEVEL_RANK,
@@ -130,11 +208,13 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
     info: log('info'),
     warn: log('warning'),
     error: log('error'),
+    reopen: () => file?.reopen(),
     close: () =>
       new Promise<void>((resolve) => {
-        w.on('finish', () => resolve());
+        // A log file is flushed to the disk before we say closed (the process exits next).
+        w.on('finish', () => (file ? file.end(() => resolve()) : resolve()));
         w.end();
-        setTimeout(resolve, 200).unref();
+        setTimeout(resolve, 1000).unref();
       }),
   };
 }

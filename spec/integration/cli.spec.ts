@@ -149,7 +149,7 @@ describe('tdc-milter command line', () => {
     await withDaemon(async ({ child, conf, port }) => {
     await waitForLine(child, /milter listening on/, 15000);
     fs.writeFileSync(conf, `[milter]\nlisten = inet:127.0.0.1:${port}\nstatus_listen = no\n[tdc]\nmax_queue_age = never\n`);
-    const refused = waitForLine(child, /reload refused, keeping the old settings: .*milter\.conf:5: max_queue_age/, 10000);
+    const refused = waitForLine(child, /reload refused: .*milter\.conf:5: max_queue_age.*; old settings kept$/, 10000);
     child.kill('SIGHUP');
     await refused;
     expect((await negotiate(port)).readUInt32BE(5)).toBe(6); // still serving
@@ -195,6 +195,56 @@ describe('tdc-milter command line', () => {
     const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 8 s'), 8000))]);
     expect(code).toBe(0);
     });
+  });
+
+  it('--version and -V print the version of package.json and exit 0', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync(process.execPath, [MAIN, flag], { env: env(), encoding: 'utf8' });
+      expect({ flag, status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ flag, status: 0, stdout: `tdc-milter ${pkg.version}\n`, stderr: '' });
+    }
+  });
+
+  it('--help and -h list every command and option and the exit codes', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = spawnSync(process.execPath, [MAIN, flag], { env: env(), encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      for (const c of ['run', 'check-config', 'config', 'status', 'track ID', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+      for (const o of ['-c, --config FILE', '-h, --help', '-V, --version', '--json']) expect(r.stdout).toContain(o);
+      expect(r.stdout).toMatch(/^exit codes:\n  0 .*\n  1 .*[\s\S]*\n  2 +usage error/m);
+    }
+  });
+
+  it.each([
+    [['--bogus'], 'tdc-milter: unknown option --bogus'],
+    [['check-config', '--json'], 'tdc-milter: option --json is not an option of check-config'],
+    [['check-config', 'extra'], 'tdc-milter: unexpected argument "extra" for check-config'],
+    [['check-config', '--config'], 'tdc-milter: --config needs a value'],
+    [['frobnicate'], 'tdc-milter: unknown command "frobnicate"'],
+  ])('usage error %j: a message on stderr, exit 2, nothing started', (args, message) => {
+    const r = spawnSync(process.execPath, [MAIN, ...args], { env: env(), encoding: 'utf8', timeout: 10000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('check-config exits 2 when the file itself cannot be read', () => {
+    const r = spawnSync(process.execPath, [MAIN, 'check-config', '--config', '/nonexistent-tdc-milter-dir/milter.conf'], { env: env(), encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^\/nonexistent-tdc-milter-dir\/milter\.conf:0: file: expected a readable file, got .*ENOENT/);
+  });
+
+  // check-config = daemon: the daemon refuses each of these files at start with the very same line.
+  it.each(['status-listen-hostname.conf', 'status-listen-not-loopback.conf', 'listen-hostname.conf', 'missing-ca-file.conf',
+    'ca-file-not-pem.conf', 'unix-socket-missing-directory.conf', 'socket-group-unknown.conf'])('%s: check-config exits 1 and run refuses to start, with the same file:line', (name) => {
+    const file = path.resolve(__dirname, '../fixtures/config/invalid', name);
+    const expected = [...fs.readFileSync(file, 'utf8').matchAll(/^# expect: (.*)$/gm)].map((m) => `${file}:${m[1]}`);
+    expect(expected).toHaveLength(1);
+    const check = spawnSync(process.execPath, [MAIN, 'check-config', '--config', file], { env: env(), encoding: 'utf8', timeout: 10000 });
+    expect({ status: check.status, stdout: check.stdout }).toEqual({ status: 1, stdout: `${expected[0]}\n` });
+    const run = spawnSync(process.execPath, [MAIN, 'run', '--config', file], { env: env(), encoding: 'utf8', timeout: 10000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr.split('\n')[0]).toBe(expected[0]);
   });
 
   it('refuses to start on a broken file and says why', () => {

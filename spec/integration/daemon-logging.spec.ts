@@ -11,13 +11,22 @@ import { ScriptedIntake } from '../support/scripted-intake';
 import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-process';
 import { freePort } from '../support/mta-sandbox';
 import { until } from '../support/forwarder-harness';
+import { midOfCopy } from '../support/gateway-log';
+import { spawn } from 'node:child_process';
+import { MAIN, assertBuilt, cliEnv } from '../support/daemon-process';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 /** A line's text: `TDC: …`, or one of the gateway's lines that carry no `TDC:` (receiver-facts §3). */
 const TEXT = '(?:TDC: \\S|DCID \\d+ |Message finished MID \\d+ |Bounced: DCID |DNS Error )';
-const PLAIN = new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z (Debug|Info|Warning|Error): ${TEXT}`);
 /** The gateway's success line of the one copy a test sends. */
 const DELIVERED = /TDC: MID \d+ successfully delivered for scanning with Cisco Secure Email Threat Defense\./;
+/** The gateway's own mail-log form (receiver-facts §3): `Fri Feb 16 21:19:22 2024 Info: TDC: …`. */
+const GATEWAY = new RegExp(`^(Sun|Mon|Tue|Wed|Thu|Fri|Sat) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \\d]\\d \\d\\d:\\d\\d:\\d\\d \\d{4} (Debug|Info|Warning|Error): ${TEXT}`);
+/** Whether `lines` hold the success line of copy `copyId` (found by the MID its own line names). */
+const deliveredIn = (lines: string[], copyId: string): boolean => {
+  const mid = midOfCopy(lines, copyId);
+  return mid !== undefined && lines.some((l) => l.includes(`TDC: MID ${mid} successfully delivered for scanning`));
+};
 
 function configText(milterPort: number, intakePort: number, milterExtra: string): string {
   return `[milter]
@@ -73,7 +82,7 @@ describe('daemon logging', () => {
     }
   });
 
-  it('log_file: plain lines go to the file, none to stdout', async () => {
+  it('log_file: lines in the gateway\'s own form go to the file, none to stdout', async () => {
     const port = await freePort();
     const conf = writeConfig(configText(port, intake.port, 'log_file = PLACEHOLDER'));
     const logFile = path.join(path.dirname(conf), 'tdc-milter.log');
@@ -89,7 +98,7 @@ describe('daemon logging', () => {
       expect(exit.code).toBe(0);
 
       const lines = fileLines();
-      expect(lines.filter((l) => !PLAIN.test(l))).toEqual([]);
+      expect(lines.filter((l) => !GATEWAY.test(l))).toEqual([]);
       for (const re of [/TDC: starting tdc-milter with /, /TDC: LOGF1: journal copy LOGF1\.1 for 1 recipient\(s\) \(policy DEFAULT\) to journal@intake\.test$/,
         /TDC: SIGTERM received: /, /TDC: drain finished after /, /TDC: stopped$/]) {
         expect([re, lines.filter((l) => re.test(l)).length]).toEqual([re, 1]);
@@ -123,6 +132,79 @@ describe('daemon logging', () => {
       expect(docs.find((d) => /TDC: MID \d+ copy LOGJ1\.1 of queue id/.test(d.message))?.level).toBe('info');
       expect(docs.find((d) => DELIVERED.test(d.message))?.level).toBe('info');
       expect(messages[messages.length - 1]).toBe('TDC: stopped');
+    } finally {
+      daemon.kill();
+    }
+  });
+
+  it('journald: with $JOURNAL_STREAM naming stdout, lines carry <N> priorities and no timestamp of ours', async () => {
+    // systemd hands the daemon a stream and names it in JOURNAL_STREAM=DEV:INODE; a file does the same here.
+    assertBuilt();
+    const port = await freePort();
+    // An intake that refuses the copy with 550: a warning line (Hard bounce) next to info lines.
+    const refusing = await ScriptedIntake.start({ replies: [{ stage: 'rcpt', code: 550, message: '5.7.1 no thanks' }] });
+    const conf = writeConfig(configText(port, refusing.port, 'log_level = debug'));
+    const out = path.join(path.dirname(conf), 'journal-stream');
+    const fd = fs.openSync(out, 'a');
+    const st = fs.fstatSync(fd);
+    const child = spawn(process.execPath, [MAIN, 'run', '--config', conf], {
+      env: { ...cliEnv(), JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+      stdio: ['ignore', fd, fd],
+    });
+    fs.closeSync(fd);
+    const lines = (): string[] => fs.readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
+    try {
+      await until(() => lines().some((l) => /milter listening on/.test(l)), 15_000, 'the listening line');
+      await feedIncoming(port, ['JRNL1']);
+      await until(() => lines().some((l) => /Hard bounce .*MID JRNL1\.1 /.test(l)), 15_000, 'the hard bounce line');
+      child.kill('SIGTERM');
+      await until(() => lines().some((l) => /TDC: stopped$/.test(l)), 15_000, 'the stopped line');
+      const all = lines();
+      expect(all.filter((l) => !/^<[3467]>(Debug|Info|Warning|Error): TDC: \S/.test(l))).toEqual([]);
+      expect(all.find((l) => /milter listening on/.test(l))).toMatch(/^<6>Info: TDC: milter listening on inet:127\.0\.0\.1:\d+$/);
+      expect(all.find((l) => /Hard bounce .*MID JRNL1\.1 /.test(l))).toMatch(/^<4>Warning: TDC: Hard bounce /);
+      expect(all.some((l) => l.startsWith('<7>Debug: '))).toBe(true);
+      expect(all.filter((l) => /\d\d:\d\d:\d\d/.test(l))).toEqual([]); // no timestamp of our own
+    } finally {
+      child.kill('SIGKILL');
+      await refusing.close();
+    }
+  });
+
+  it('without $JOURNAL_STREAM naming stdout (inherited, stdout redirected), lines keep their timestamp', async () => {
+    const port = await freePort();
+    const daemon = DaemonProcess.spawn(writeConfig(configText(port, intake.port, '')));
+    try {
+      await daemon.waitForLine(/milter listening on/, 15_000);
+      expect(daemon.lines.find((l) => /milter listening on/.test(l))).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z Info: TDC: milter listening on /);
+    } finally {
+      daemon.kill();
+    }
+  });
+
+  it('log_file: SIGUSR1 reopens the file after logrotate renamed it; no line is lost', async () => {
+    const port = await freePort();
+    const conf = writeConfig(configText(port, intake.port, 'log_file = PLACEHOLDER'));
+    const logFile = path.join(path.dirname(conf), 'tdc-milter.log');
+    const rotated = `${logFile}.1`;
+    fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace('PLACEHOLDER', logFile));
+    const daemon = DaemonProcess.spawn(conf);
+    const read = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : []);
+    try {
+      await until(() => read(logFile).some((l) => /milter listening on/.test(l)), 15_000, 'the listening line in the log file');
+      fs.renameSync(logFile, rotated); // what logrotate does
+      await feedIncoming(port, ['ROT1']); // written to the renamed file: the daemon still holds it open
+      await until(() => deliveredIn(read(rotated), 'ROT1.1'), 15_000, 'ROT1 in the rotated file');
+      daemon.signal('SIGUSR1');
+      await until(() => read(logFile).some((l) => /SIGUSR1: log file .* reopened$/.test(l)), 15_000, 'the reopen line in the new file');
+      await feedIncoming(port, ['ROT2']);
+      await until(() => deliveredIn(read(logFile), 'ROT2.1'), 15_000, 'ROT2 in the new file');
+      daemon.signal('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
+      expect(read(rotated).filter((l) => /ROT2/.test(l))).toEqual([]);
+      expect(read(logFile).filter((l) => /ROT1/.test(l))).toEqual([]);
+      expect(read(logFile).filter((l) => !GATEWAY.test(l))).toEqual([]);
+      expect(read(logFile).some((l) => /TDC: stopped$/.test(l))).toBe(true);
     } finally {
       daemon.kill();
     }

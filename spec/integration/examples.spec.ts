@@ -1,7 +1,7 @@
 /**
  * The MTA examples as the tools read them: Postfix's postconf parses examples/postfix-main.cf and
  * postfix-master.cf without a warning and sees the milter settings; m4 expands examples/sendmail.mc
- * into the filter line and macro lists we document; logrotate.conf uses copytruncate.
+ * into the filter line and macro lists we document; logrotate.conf renames and signals SIGUSR1.
  * Needs postconf (Debian package postfix) and m4, which .ci/run installs.
  */
 import { spawnSync } from 'node:child_process';
@@ -112,12 +112,13 @@ describe('examples/sendmail.mc', () => {
 });
 
 describe('examples/logrotate.conf', () => {
-  it('rotates the log_file directory with copytruncate as the log directory owner', () => {
+  it('rotates the log_file directory as the log directory owner, then tells the daemon to reopen (SIGUSR1)', () => {
     const text = read('logrotate.conf');
     const block = /^(\/var\/log\/tdc-milter\/\*\.log) \{\n([\s\S]*?)\n\}/m.exec(text);
     expect(block).not.toBeNull();
     const directives = block![2]!.split('\n').map((l) => l.trim());
-    expect(directives).toContain('copytruncate');
+    expect(directives).not.toContain('copytruncate');
+    expect(block![2]).toMatch(/postrotate\n\s*systemctl kill --signal=USR1 --kill-whom=main tdc-milter\.service.*\n\s*endscript/);
     expect(directives).toContain('su tdc-milter postfix');
     expect(directives).toContain('missingok');
     // The unit's LogsDirectory is the directory rotated here.

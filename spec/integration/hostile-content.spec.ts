@@ -12,6 +12,8 @@ import { TdcApp } from '../../lib/app';
 import { parseConfigText, type Config } from '../../lib/config';
 import { originalMessage, type CapturedMessage, type HeaderField } from '../../lib/message';
 import { createLogger, type ClosableLogger } from '../../lib/util/logger';
+import { singleLine } from '../../lib/journal';
+import { unjournal } from '../support/unjournal';
 import { makeMessage } from '../support/captured-message';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { until } from '../support/forwarder-harness';
@@ -107,7 +109,8 @@ describe('hostile content: journal stays well-formed, logs stay one line, the co
     const text = raw.toString('latin1');
     const head = text.slice(0, text.indexOf('\r\n\r\n'));
     expect(head.split('\r\n').map((l) => l.split(':')[0]).filter((n) => !/^[ \t]/.test(n))).toEqual([
-      'From', 'To', 'Subject', 'Date', 'Message-ID', 'MIME-Version', 'X-MS-Journal-Report', 'X-TDC-Journal', 'Content-Type',
+      'From', 'To', 'Subject', 'Date', 'Message-ID', 'MIME-Version', 'X-MS-Journal-Report', 'Auto-Submitted',
+      ...(head.includes('\r\nX-MS-Exchange-Parent-Message-Id:') ? ['X-MS-Exchange-Parent-Message-Id'] : []), 'X-TDC-Journal', 'Content-Type',
       ...(head.includes('Content-Transfer-Encoding') ? ['Content-Transfer-Encoding'] : []),
     ]);
     // (the attached original keeps its own lines, however long: it is copied byte for byte)
@@ -121,12 +124,15 @@ describe('hostile content: journal stays well-formed, logs stay one line, the co
     expect(parsed.to && !Array.isArray(parsed.to) ? parsed.to.value.map((a) => a.address) : []).toEqual([INTAKE]);
     expect(parsed.bcc).toBeUndefined();
     expect(parsed.attachments).toHaveLength(1);
-    const inner = Buffer.concat([Buffer.from('X-IronPort-RemoteIP: 203.0.113.25\r\n', 'latin1'), originalMessage(msg)]);
+    const top = `Return-Path: <${singleLine(msg.sender.address)}>\r\nX-IronPort-RemoteIP: 203.0.113.25\r\n`;
+    const inner = Buffer.concat([Buffer.from(top, 'latin1'), originalMessage(msg)]);
+    // …and so does a strict un-journaling parser.
+    expect(unjournal(raw).original.equals(inner)).toBe(true);
     expect(parsed.attachments[0]!.contentType).toBe('message/rfc822');
     expect(parsed.attachments[0]!.content.equals(inner)).toBe(true);
     const report = parsed.text ?? '';
     expect(report.match(/^Recipient: .*$/gm)).toHaveLength(recipients.length);
-    expect(report.match(/^(Sender|Subject|Message-Id): /gm)!.length).toBeLessThanOrEqual(3);
+    expect(report.match(/^(Sender|On-Behalf-Of|Subject|Message-Id): /gm)!.length).toBeLessThanOrEqual(4);
     expect(report).not.toMatch(/^(Bcc|To|RCPT TO):/m);
   });
 

@@ -125,10 +125,10 @@ describe('journaling end to end through real Postfix', () => {
       expect(report.match(/^Recipient: .*$/gm)).toEqual(wanted.map((w) => `Recipient: ${w}`));
       expect(report).toContain('Sender: alice@partner.test');
       expect(report).toContain('Subject: Invoice 4711');
-      // The attachment is the original byte for byte, with the sender-IP header on top.
+      // The attachment is the original byte for byte, with the envelope sender and the sender-IP header on top.
       const part = got.raw.toString('latin1').split('Content-Type: message/rfc822')[1]!;
       const inner = part.slice(part.indexOf('\r\n\r\n') + 4);
-      const expected = `X-IronPort-RemoteIP: 127.0.0.1\r\n${original.toString('latin1')}`;
+      const expected = `Return-Path: <alice@partner.test>\r\nX-IronPort-RemoteIP: 127.0.0.1\r\n${original.toString('latin1')}`;
       expect(inner.startsWith(expected)).toBe(true);
     }
     expect(logger.matching(/not journaled for 1 recipient\(s\) of policy lab: /)).toHaveLength(1);

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startMilterServer, MilterServer } from '../../lib/milter';
-import { CapturedMessage } from '../../lib/message';
+import type { MilterMessage } from '../../lib/milter';
 import { MemoryLogger } from '../../lib/util/logger';
 import { startPostfix, PostfixInstance } from '../support/postfix';
 import { makeCorpus, PlannedMessage, runSessions, splitSessions, SessionPlan } from '../support/mail-corpus';
@@ -19,7 +19,7 @@ jest.setTimeout(90_000);
 describe('milter behind real Postfix over TCP', () => {
   let milter: MilterServer;
   let pf: PostfixInstance;
-  const captured: CapturedMessage[] = [];
+  const captured: MilterMessage[] = [];
   const logger = new MemoryLogger();
 
   beforeAll(async () => {
@@ -104,7 +104,7 @@ describe('milter behind real Postfix over TCP', () => {
     const [plain] = await runSessions(pf.smtpPort, [{ messages: [corpus[0]!] }]);
     const [orig] = await runSessions(pf.ports.originating!, [{ messages: [corpus[1]!] }]);
     const [auth] = await runSessions(pf.ports.auth!, [{ messages: [corpus[2]!], auth: { user: 'alice', password: pf.saslUsers.alice! } }]);
-    const byQid = (id: string): CapturedMessage => captured.find((c) => c.queueId === id)!;
+    const byQid = (id: string): MilterMessage => captured.find((c) => c.queueId === id)!;
     expect(byQid(plain!.queueId).macros.get('daemon_name')).toBe('mx.harness.test');
     expect(byQid(plain!.queueId).macros.get('auth_authen')).toBeUndefined();
     expect(byQid(orig!.queueId).macros.get('daemon_name')).toBe('ORIGINATING');
@@ -118,7 +118,7 @@ describe('milter behind real Postfix over a unix socket', () => {
   let milter: MilterServer;
   let pf: PostfixInstance;
   let dir: string;
-  const captured: CapturedMessage[] = [];
+  const captured: MilterMessage[] = [];
 
   beforeAll(async () => {
     dir = makeHarnessDir('tdc-pfsock-');

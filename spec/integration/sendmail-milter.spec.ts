@@ -5,7 +5,7 @@
  * 4 sessions; every capture must match what Sendmail delivered.
  */
 import { startMilterServer, MilterServer } from '../../lib/milter';
-import { CapturedMessage } from '../../lib/message';
+import type { MilterMessage } from '../../lib/milter';
 import { MemoryLogger } from '../../lib/util/logger';
 import { startSendmail, SendmailInstance } from '../support/sendmail';
 import { makeCorpus, runSessions, splitSessions } from '../support/mail-corpus';
@@ -16,7 +16,7 @@ jest.setTimeout(90_000);
 describe('milter behind real Sendmail 8.17', () => {
   let milter: MilterServer;
   let sm: SendmailInstance;
-  const captured: CapturedMessage[] = [];
+  const captured: MilterMessage[] = [];
   const logger = new MemoryLogger();
 
   beforeAll(async () => {

@@ -158,7 +158,11 @@ describe('status, metrics and tracking after real traffic through Postfix', () =
     const q = (name: string, destination: string) => sample(body, name, { destination });
     expect([q('tdc_enqueued_total', 'the.tdc.queue'), q('tdc_delivered_total', 'the.tdc.queue')]).toEqual([5, 5]);
     expect([q('tdc_delivered_total', 'intake.test'), q('tdc_delivered_total', 'journal.finance.test')]).toEqual([3, 2]);
-    expect([q('tdc_dropped_total', 'the.tdc.queue'), q('tdc_hard_bounced_total', 'the.tdc.queue')]).toEqual([0, 0]);
+    expect(q('tdc_hard_bounced_total', 'the.tdc.queue')).toBe(0);
+    const dropped = (reason: string) => sample(body, 'tdc_dropped_total', { destination: 'the.tdc.queue', reason });
+    expect(['queue_full', 'too_old', 'retries_spent', 'shutting_down'].map(dropped)).toEqual([0, 0, 0, 0]);
+    expect(sample(body, 'tdc_last_delivered_timestamp_seconds', { destination: 'intake.test' })).toBeGreaterThan(Date.now() / 1000 - 120);
+    expect(sample(body, 'tdc_copy_lag_seconds_count')).toBe(5);
     expect([q('tdc_queue_active_recipients', 'the.tdc.queue'), q('tdc_queue_bytes', 'the.tdc.queue')]).toEqual([0, 0]);
     const d = (policy: string, outcome: string) => sample(body, 'tdc_journal_decisions_total', { policy, outcome });
     expect(d('DEFAULT', 'journaled')).toBe(3);

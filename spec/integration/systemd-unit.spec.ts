@@ -62,7 +62,7 @@ describe('examples/tdc-milter.service', () => {
   });
 
   it('passes systemd-analyze verify without a single warning', () => {
-    expect(text.split(BINARY).length - 1).toBe(2); // check-config and run: both replaced
+    expect(text.split(BINARY).length - 1).toBe(3); // check-config (start and reload) and run: all replaced
     // --man=no: do not look up man pages named in Documentation= (there are none, but be explicit).
     const r = analyze(['verify', '--man=no', unitCopy]);
     // Unknown keys and unparsable values are only warnings (exit 0), so stderr must be empty too.
@@ -96,7 +96,8 @@ describe('examples/tdc-milter.service', () => {
   });
 
   it('reloads with SIGHUP, logs as tdc-milter to facility mail, restarts on failure', () => {
-    expect(settings(text, 'ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
+    // check-config first: a file the daemon would refuse makes `systemctl reload` fail, and no SIGHUP is sent.
+    expect(settings(text, 'ExecReload')).toEqual([`${BINARY} check-config --config /etc/tdc-milter/milter.conf`, '/bin/kill -HUP $MAINPID']);
     expect(settings(text, 'SyslogIdentifier')).toEqual(['tdc-milter']);
     expect(settings(text, 'SyslogFacility')).toEqual(['mail']);
     expect(settings(text, 'Restart')).toEqual(['on-failure']);

@@ -3,7 +3,8 @@
  * envelope, queue id, header order and values, body bytes, originalMessage(). Returns readable
  * problem lines so a spec can `expect(problems).toEqual([])`. Imports lib/message only.
  */
-import { CapturedMessage, HeaderField, originalMessage } from '../../lib/message';
+import { HeaderField, originalMessage } from '../../lib/message';
+import type { MilterMessage } from '../../lib/milter';
 import { Delivery } from './delivered-mail';
 import { SentMessage } from './mail-corpus';
 
@@ -47,9 +48,9 @@ export interface CheckOptions {
  * was sent and what was delivered; headers (order, names, values), body and originalMessage() equal
  * the delivered copy minus the MTA's delivery headers.
  */
-export function checkCaptures(sent: SentMessage[], captured: CapturedMessage[], delivered: Delivery[], o: CheckOptions = {}): string[] {
+export function checkCaptures(sent: SentMessage[], captured: MilterMessage[], delivered: Delivery[], o: CheckOptions = {}): string[] {
   const problems: string[] = [];
-  const byQid = new Map<string, CapturedMessage[]>();
+  const byQid = new Map<string, MilterMessage[]>();
   for (const c of captured) byQid.set(c.queueId, [...(byQid.get(c.queueId) ?? []), c]);
   const deliveredByQid = new Map<string, Delivery[]>();
   for (const d of delivered) deliveredByQid.set(d.queueId, [...(deliveredByQid.get(d.queueId) ?? []), d]);

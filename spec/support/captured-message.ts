@@ -2,7 +2,8 @@
  * Build CapturedMessage values for unit specs: from raw .eml bytes the way Postfix hands a message to a
  * milter with SMFIP_HDR_LEADSPC (value keeps its leading space, folds joined by bare \n), or from parts.
  */
-import type { CapturedMessage, ClientInfo, HeaderField } from '../../lib/message';
+import type { ClientInfo, HeaderField } from '../../lib/message';
+import { mtaFacts, type MilterMessage } from '../../lib/milter';
 
 export interface EnvelopeParts {
   queueId?: string;
@@ -33,18 +34,25 @@ export function splitEml(raw: Buffer): { headers: HeaderField[]; body: Buffer } 
   return { headers, body: raw.subarray(bodyStart) };
 }
 
-export function capturedFromEml(raw: Buffer, env: EnvelopeParts = {}): CapturedMessage {
+export function capturedFromEml(raw: Buffer, env: EnvelopeParts = {}): MilterMessage {
   const { headers, body } = splitEml(raw);
   return makeMessage({ ...env, headers, body: [body] });
 }
 
-export function makeMessage(parts: EnvelopeParts & { headers?: HeaderField[]; body?: Buffer[] } = {}): CapturedMessage {
+/**
+ * A message as the milter hands it on. `macros` are what the MTA sent (mapped onto the neutral facts
+ * by the milter's own mapping); `client: undefined` given explicitly means no connect info.
+ */
+export function makeMessage(parts: EnvelopeParts & { headers?: HeaderField[]; body?: Buffer[] } = {}): MilterMessage {
   const body = parts.body ?? [Buffer.from('Hello.\r\n', 'latin1')];
+  const macros = new Map(Object.entries(parts.macros ?? { j: 'gw.example.org', daemon_name: 'mta' }));
+  const client = 'client' in parts ? parts.client : { hostname: 'mx.partner.example', family: 'inet' as const, address: '203.0.113.25', port: 40000 };
   return {
+    ...mtaFacts(macros, client),
     queueId: parts.queueId ?? '4Xk2Lq0yZmz9vT',
-    client: parts.client ?? { hostname: 'mx.partner.example', family: 'inet', address: '203.0.113.25', port: 40000 },
+    client,
     helo: 'mx.partner.example',
-    macros: new Map(Object.entries(parts.macros ?? { j: 'gw.example.org', daemon_name: 'mta' })),
+    macros,
     sender: { address: parts.sender ?? 'alice@partner.example', args: [] },
     recipients: (parts.recipients ?? ['bob@example.org']).map((address) => ({ address, args: [] })),
     headers: parts.headers ?? [{ name: 'Subject', value: ' Hi' }],

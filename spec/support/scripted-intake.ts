@@ -38,6 +38,12 @@ export interface IntakeOptions {
   holdMs?: number;
   host?: string;
   port?: number;
+  /** PIPELINING not offered in EHLO. */
+  hidePipelining?: boolean;
+  /** 8BITMIME not offered in EHLO (smtp-server then still takes BODY=8BITMIME; a client must not send it). */
+  hide8BitMime?: boolean;
+  /** The SIZE limit it offers and enforces; default 50 MiB. */
+  size?: number;
 }
 
 export interface ReceivedMessage {
@@ -77,7 +83,9 @@ export class ScriptedIntake {
       disabledCommands: options.noStartTls ? ['AUTH', 'STARTTLS'] : ['AUTH'],
       hideSTARTTLS: options.hideStartTls === true || options.noStartTls === true,
       logger: false,
-      size: 50 * 1024 * 1024,
+      size: options.size ?? 50 * 1024 * 1024,
+      hidePIPELINING: options.hidePipelining === true,
+      hide8BITMIME: options.hide8BitMime === true,
       onConnect: (_session, cb) => {
         if (this.#refused < (options.refuseConnections ?? 0)) {
           this.#refused += 1;

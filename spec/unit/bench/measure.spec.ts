@@ -70,5 +70,8 @@ describe('bench measure helpers', () => {
     expect(metricValue(text, 'tdc_dropped_total')).toBe(7);
     expect(metricValue(text, 'tdc_queue_bytes')).toBe(42);
     expect(Number.isNaN(metricValue(text, 'nope'))).toBe(true);
+    const byReason = 'tdc_dropped_total{destination="the.tdc.queue",reason="queue_full"} 5\n' +
+      'tdc_dropped_total{destination="the.tdc.queue",reason="too_old"} 2\ntdc_dropped_total{destination="x.test",reason="too_old"} 2';
+    expect(metricValue(byReason, 'tdc_dropped_total')).toBe(7);
   });
 });

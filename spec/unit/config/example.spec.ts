@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { GATEWAY_FS } from '../../support/gateway-fs';
 import { DEFAULT_CONFIG_TEXT, SCHEMA, describeEffective, loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
 
 const EXAMPLE = path.resolve(__dirname, '../../../milter.conf.example');
@@ -52,7 +53,7 @@ describe('DEFAULT_CONFIG_TEXT', () => {
     const r = parseConfigText(DEFAULT_CONFIG_TEXT, '(embedded default)', { hostname: 'h.example' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config.milter.listen).toBe('inet:127.0.0.1:8894');
+    expect(r.config.milter.listen).toEqual({ kind: 'inet', host: '127.0.0.1', port: 8894 });
     expect(r.config.tdc.enabled).toBe(false);
     expect(r.config.tdc.intakeAddress).toBe('');
   });
@@ -60,7 +61,7 @@ describe('DEFAULT_CONFIG_TEXT', () => {
 
 describe('describeEffective', () => {
   it('prints every key with its layer and parses back to the same settings', () => {
-    const first = loadConfigFile(path.resolve(__dirname, '../../fixtures/config/valid/full.conf'), { hostname: 'h' });
+    const first = loadConfigFile(path.resolve(__dirname, '../../fixtures/config/valid/full.conf'), { hostname: 'h', io: GATEWAY_FS });
     if (!first.ok) throw new Error(first.errors.join('\n'));
     const out = describeEffective(first.config);
     for (const spec of SCHEMA.filter((k) => k.section !== 'policy')) expect(out).toMatch(new RegExp(`^${spec.key} = .*# `, 'm'));
@@ -68,7 +69,7 @@ describe('describeEffective', () => {
     expect(out).toMatch(/^retry_delay = 1500ms\s+# tdc \(full\.conf:20\)$/m);
     expect(out).toMatch(/^socket_mode = 0640\s+# milter/m);
     expect(out).toMatch(/^\[policy finance\]\s+# full\.conf:36$/m);
-    const again = parseConfigText(out, 'described.conf', { hostname: 'h' });
+    const again = parseConfigText(out, 'described.conf', { hostname: 'h', io: GATEWAY_FS });
     if (!again.ok) throw new Error(again.errors.join('\n'));
     expect(withoutSources(again.config)).toEqual(withoutSources(first.config));
   });

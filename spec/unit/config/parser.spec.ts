@@ -4,12 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
+import { SCHEMA, loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
+import { GATEWAY_FS, TEST_CA_PEM } from '../../support/gateway-fs';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures/config');
 
 function load(name: string, hostname = 'gw1.example.org'): Config {
-  const r = loadConfigFile(path.join(FIXTURES, name), { hostname });
+  const r = loadConfigFile(path.join(FIXTURES, name), { hostname, io: GATEWAY_FS });
   if (!r.ok) throw new Error(`expected ${name} to be valid:\n${r.errors.join('\n')}`);
   return r.config;
 }
@@ -44,8 +45,9 @@ describe('valid files', () => {
   it('a minimal file gets every default', () => {
     const c = load('valid/minimal.conf', 'host.example');
     expect(c.milter).toEqual({
-      listen: 'inet:127.0.0.1:0', socketMode: 0o660, socketGroup: undefined, hostname: 'host.example', group: undefined,
+      listen: { kind: 'inet', host: '127.0.0.1', port: 0 }, socketMode: 0o660, socketGroup: undefined, hostname: 'host.example', group: undefined,
       statusListen: '127.0.0.1:8895', logLevel: 'info', logFormat: 'plain', logFile: undefined, maxMessageSize: 50 * 1024 ** 2, drainTime: 30_000,
+      metricsListen: 'no', metricsAllow: ['127.0.0.0/8', '::1'], readyFailingTime: 300_000,
     });
     expect(c.tdc).toEqual({
       enabled: false, intakeAddress: '', relay: undefined, tlsCaFile: undefined, maxQueueAge: 120_000, retryDelay: 10_000,
@@ -62,13 +64,14 @@ describe('valid files', () => {
   it('a file setting every key gets typed values (continuations, comments, mixed separators)', () => {
     const c = load('valid/full.conf', 'ignored.example');
     expect(c.milter).toEqual({
-      listen: 'unix:/var/spool/postfix/tdc/milter.sock', socketMode: 0o640, socketGroup: 'postfix', hostname: 'GW1.Example.ORG',
+      listen: { kind: 'unix', path: '/var/spool/postfix/tdc/milter.sock' }, socketMode: 0o640, socketGroup: 'postfix', hostname: 'GW1.Example.ORG',
       group: 'emea', statusListen: '[::1]:9895', logLevel: 'debug', logFormat: 'json', logFile: '/var/log/tdc-milter.log',
       maxMessageSize: 10_000_000, drainTime: 90_000,
+      metricsListen: 'no', metricsAllow: ['127.0.0.0/8', '::1'], readyFailingTime: 300_000, // not in full.conf: its line numbers are asserted
     });
     expect(c.tdc).toEqual({
       enabled: true, intakeAddress: '33c48e-27xp9-05ecb4@beta.cmd.cisco.com', relay: '[192.0.2.25]:2525',
-      tlsCaFile: '/etc/ssl/intake-ca.pem', maxQueueAge: 300_000, retryDelay: 1500, remoteIpHeader: 'X-Remote-IP',
+      tlsCaFile: '/etc/ssl/intake-ca.pem', tlsCa: TEST_CA_PEM, maxQueueAge: 300_000, retryDelay: 1500, remoteIpHeader: 'X-Remote-IP',
       queueMaxMessages: 50, queueMaxBytes: 512 * 1024, minConnections: 1, maxConnections: 4, messagesPerConnection: 100,
       connectTimeout: 2000, commandTimeout: 60_000,
     });
@@ -84,6 +87,15 @@ describe('valid files', () => {
     ]);
     expect(c.sources['tdc.max_connections']).toBe('group emea (full.conf:50)');
     expect(c.sources['policy DEFAULT']).toBe('full.conf:47');
+  });
+
+  it('has exactly one Config field per schema row (plus tlsCa, the bundle read from tls_ca_file): no hand-mapped extras', () => {
+    const c = load('valid/full.conf');
+    for (const section of ['milter', 'tdc', 'direction'] as const) {
+      const fields = SCHEMA.filter((k) => k.section === section).map((k) => k.field);
+      const extra = section === 'tdc' ? ['tlsCa'] : [];
+      expect(Object.keys(c[section]).sort()).toEqual([...fields, ...extra].sort());
+    }
   });
 
   it('is deep-frozen', () => {
@@ -126,7 +138,7 @@ describe('syntax details', () => {
 
   it('an empty file is valid and means all defaults', () => {
     const r = parseConfigText('', 'empty.conf', { hostname: 'h.example' });
-    expect(r.ok && r.config.milter.listen).toBe('inet:127.0.0.1:8894');
+    expect(r.ok && r.config.milter.listen).toEqual({ kind: 'inet', host: '127.0.0.1', port: 8894 });
   });
 
   it('problems of one kind do not cascade into follow-up problems', () => {

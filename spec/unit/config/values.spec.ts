@@ -41,13 +41,28 @@ describe('booleans, octal modes, lists', () => {
 });
 
 describe('listen, status and relay specs', () => {
-  it.each(['inet:127.0.0.1:8894', 'inet:localhost:0', 'inet6:[::1]:8894', 'unix:/var/spool/postfix/tdc/milter.sock', 'local:/run/x.sock'])(
-    'accepts listen %s', (text) => expect(parseListen(text).ok).toBe(true));
-  it.each(['tcp:127.0.0.1:1', 'inet:127.0.0.1', 'inet:127.0.0.1:65536', 'inet6:::1:25', 'inet6:[::g]:25', 'unix:relative.sock', 'inet:8894@127.0.0.1', ''])(
+  // Postfix style and Sendmail style, as the milter server reads them (one parser: lib/util/net-address).
+  it.each([
+    ['inet:127.0.0.1:8894', { kind: 'inet', host: '127.0.0.1', port: 8894 }],
+    ['inet:8894@127.0.0.1', { kind: 'inet', host: '127.0.0.1', port: 8894 }],
+    ['inet:localhost:0', { kind: 'inet', host: '127.0.0.1', port: 0 }],
+    ['inet:8894@localhost', { kind: 'inet', host: '127.0.0.1', port: 8894 }],
+    ['inet6:[::1]:8894', { kind: 'inet6', host: '::1', port: 8894 }],
+    ['inet6:8894@::1', { kind: 'inet6', host: '::1', port: 8894 }],
+    ['unix:/var/spool/postfix/tdc/milter.sock', { kind: 'unix', path: '/var/spool/postfix/tdc/milter.sock' }],
+    ['local:/run/x.sock', { kind: 'unix', path: '/run/x.sock' }],
+  ])('accepts listen %s', (text, value) => expect(parseListen(text)).toEqual({ ok: true, value }));
+  it.each(['tcp:127.0.0.1:1', 'inet:127.0.0.1', 'inet:127.0.0.1:65536', 'inet6:::1:25', 'inet6:[::g]:25', 'unix:relative.sock',
+    'inet:gw.example.org:8894', 'inet:8894@gw.example.org', 'inet:99999@127.0.0.1', ''])(
     'rejects listen %j', (text) => expect(parseListen(text).ok).toBe(false));
+  it('says why a listen address is refused', () => {
+    expect(parseListen('inet:8894@gw.example.org')).toEqual({ ok: false, expected: expect.stringContaining('inet:PORT@IP'),
+      got: '"inet:8894@gw.example.org" ("gw.example.org" is not an IPv4 address (host names are not resolved; use an IP address))' });
+  });
 
-  it.each(['127.0.0.1:8895', '[::1]:8895', 'localhost:1', 'no'])('accepts status_listen %s', (text) => expect(parseStatusListen(text).ok).toBe(true));
-  it.each(['127.0.0.1', '::1:8895', 'off', '[x]:1'])('rejects status_listen %j', (text) => expect(parseStatusListen(text).ok).toBe(false));
+  it.each(['127.0.0.1:8895', '[::1]:8895', 'localhost:1', '127.0.0.2:0', 'no'])('accepts status_listen %s', (text) => expect(parseStatusListen(text).ok).toBe(true));
+  it.each(['127.0.0.1', '::1:8895', 'off', '[x]:1', 'gw.example.org:8895', '192.0.2.1:8895', '[2001:db8::1]:8895', '0.0.0.0:8895'])(
+    'rejects status_listen %j (loopback IP literals only)', (text) => expect(parseStatusListen(text).ok).toBe(false));
 
   it.each(['mx.intake.example', 'mx.intake.example:2525', '[192.0.2.1]', '[192.0.2.1]:25', '[2001:db8::1]:25', '[mx.example]', '192.0.2.1:25'])(
     'accepts relay %s', (text) => expect(parseRelay(text).ok).toBe(true));

@@ -31,7 +31,8 @@ describe('a 5 MB message', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     const original = originalMessage(msg);
     expect(journal.length).toBeGreaterThan(5 * 1024 * 1024);
-    const marker = Buffer.from('Content-Transfer-Encoding: 7bit\r\n\r\nX-IronPort-RemoteIP: 203.0.113.25\r\n', 'latin1');
+    const top = 'Return-Path: <alice@partner.example>\r\nX-IronPort-RemoteIP: 203.0.113.25\r\n';
+    const marker = Buffer.from(`Content-Transfer-Encoding: 7bit\r\n\r\n${top}`, 'latin1');
     const start = journal.indexOf(marker) + marker.length;
     expect(start).toBeGreaterThan(marker.length);
     const end = start + original.length;
@@ -39,7 +40,7 @@ describe('a 5 MB message', () => {
     expect(journal.subarray(end).toString('latin1')).toBe('\r\n--tdc-Q1.1--\r\n');
     const parsed = await simpleParser(journal);
     expect(parsed.attachments).toHaveLength(1);
-    expect(parsed.attachments[0]!.content.length).toBe(original.length + 'X-IronPort-RemoteIP: 203.0.113.25\r\n'.length);
+    expect(parsed.attachments[0]!.content.length).toBe(original.length + top.length);
     expect(parsed.text).toContain('Message-Id: <big@partner.example>');
   });
 
@@ -98,11 +99,8 @@ describe('determinism and boundaries', () => {
 });
 
 describe('the sender-IP header', () => {
-  const withClient = (client: ClientInfo | undefined, macros: Record<string, string> = {}) => {
-    const m = makeMessage({ macros });
-    (m as { client: ClientInfo | undefined }).client = client;
-    return m;
-  };
+  // The milter maps the MTA's connect info and macros onto the message's client IP.
+  const withClient = (client: ClientInfo | undefined, macros: Record<string, string> = {}) => makeMessage({ macros, client });
 
   it.each([
     [{ hostname: 'h', family: 'inet', address: '192.0.2.1' }, {}, '192.0.2.1'],
@@ -119,11 +117,11 @@ describe('the sender-IP header', () => {
   it('is left out when the client IP is unknown', () => {
     const j = buildJournal(input({ message: withClient(undefined) })).toString('latin1');
     expect(j).not.toContain('X-IronPort-RemoteIP');
-    expect(j).toContain('Content-Transfer-Encoding: 7bit\r\n\r\nSubject: Hi\r\n');
+    expect(j).toContain('Content-Transfer-Encoding: 7bit\r\n\r\nReturn-Path: <alice@partner.example>\r\nSubject: Hi\r\n');
   });
 
   it('uses the configured header name', () => {
-    expect(buildJournal(input({ remoteIpHeader: 'X-Sender-IP' })).toString('latin1')).toContain('\r\n\r\nX-Sender-IP: 203.0.113.25\r\nSubject: Hi\r\n');
+    expect(buildJournal(input({ remoteIpHeader: 'X-Sender-IP' })).toString('latin1')).toContain('\r\n\r\nReturn-Path: <alice@partner.example>\r\nX-Sender-IP: 203.0.113.25\r\nSubject: Hi\r\n');
   });
 });
 

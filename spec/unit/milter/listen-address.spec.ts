@@ -4,7 +4,8 @@ import { MilterListenError } from '../../../lib/milter/errors';
 describe('parseListenAddress', () => {
   it.each([
     ['inet:127.0.0.1:8894', { kind: 'inet', host: '127.0.0.1', port: 8894 }],
-    ['inet:localhost:0', { kind: 'inet', host: 'localhost', port: 0 }],
+    ['inet:localhost:0', { kind: 'inet', host: '127.0.0.1', port: 0 }],
+    ['inet:0@localhost', { kind: 'inet', host: '127.0.0.1', port: 0 }],
     ['inet:8894@127.0.0.1', { kind: 'inet', host: '127.0.0.1', port: 8894 }],
     ['inet6:[::1]:8894', { kind: 'inet6', host: '::1', port: 8894 }],
     ['inet6:8894@::1', { kind: 'inet6', host: '::1', port: 8894 }],
@@ -26,7 +27,9 @@ describe('parseListenAddress', () => {
     ['inet:127.0.0.1:-1', /port "-1" is not a number/],
     ['inet::8894', /empty host/],
     ['inet:[::1]:8894', /needs inet6:\[ADDR\]:PORT/],
-    ['inet:bad_host!:25', /is not an IPv4 address or host name/],
+    ['inet:bad_host!:25', /is not an IPv4 address/],
+    ['inet:gw.example.org:8894', /"gw.example.org" is not an IPv4 address \(host names are not resolved/],
+    ['inet:8894@gw.example.org', /"gw.example.org" is not an IPv4 address/],
     ['inet6:::1:8894', /put the IPv6 address in brackets/],
     ['inet6:[::1]8894', /expected \[ADDR\]:PORT/],
     ['inet6:[127.0.0.1]:25', /"127.0.0.1" is not an IPv6 address/],
@@ -40,7 +43,7 @@ describe('parseListenAddress', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(MilterListenError);
-    expect((err as Error).message).toMatch(/^listen: expected inet:HOST:PORT, inet6:\[ADDR\]:PORT, unix:\/path or local:\/path, got /);
+    expect((err as Error).message).toMatch(/^listen: expected inet:IP:PORT, inet:PORT@IP, inet6:\[IPv6\]:PORT, inet6:PORT@IPv6, unix:\/path or local:\/path, got /);
     expect((err as Error).message).toMatch(pattern);
   });
 

@@ -8,7 +8,8 @@ import { MilterListenError } from '../../../lib/milter/errors';
 import { CONTENT_FREE_WANTS, JOURNAL_WANTS, codes } from '../../../lib/milter';
 import { MemoryLogger } from '../../../lib/util/logger';
 import { ManualClock } from '../../../lib/util/clock';
-import { originalMessage, type CapturedMessage } from '../../../lib/message';
+import { originalMessage } from '../../../lib/message';
+import type { MilterMessage } from '../../../lib/milter';
 import { MilterClient, POSTFIX_OFFER, POSTFIX_V2_OFFER, SENDMAIL_OFFER, bodyChunks } from '../../support/milter-client';
 import { pkt, traceBody } from '../../fixtures/milter/postfix-trace';
 
@@ -24,7 +25,7 @@ afterEach(async () => {
 
 async function start(opts: Partial<MilterServerOptions> = {}) {
   const logger = new MemoryLogger();
-  const messages: CapturedMessage[] = [];
+  const messages: MilterMessage[] = [];
   const server = await startMilterServer({ listen: 'inet:127.0.0.1:0', logger, onMessage: (m) => messages.push(m), ...opts });
   servers.push(server);
   return { server, logger, messages };

@@ -1,7 +1,8 @@
 import { MilterSession, type SessionOutput } from '../../../lib/milter/session';
 import { FrameDecoder } from '../../../lib/milter/frame-decoder';
 import { MemoryLogger } from '../../../lib/util/logger';
-import { originalMessage, type CapturedMessage } from '../../../lib/message';
+import { originalMessage } from '../../../lib/message';
+import type { MilterMessage } from '../../../lib/milter';
 import { pkt, postfixFirstMessage, postfixRest, traceBody, POSTFIX_FIRST_BODY, OFFER_BYTES } from '../../fixtures/milter/postfix-trace';
 import { argvPacket, connectPacket, headerPacket, macroPacket, optnegPacket, packet } from '../../support/milter-client';
 
@@ -12,9 +13,9 @@ interface Fed {
   outputs: SessionOutput[];
 }
 
-function setup(options: { maxMessageBytes?: number; onMessage?: (m: CapturedMessage) => void } = {}) {
+function setup(options: { maxMessageBytes?: number; onMessage?: (m: MilterMessage) => void } = {}) {
   const logger = new MemoryLogger();
-  const messages: CapturedMessage[] = [];
+  const messages: MilterMessage[] = [];
   const session = new MilterSession({
     id: 'c7',
     logger,
@@ -38,9 +39,9 @@ function setup(options: { maxMessageBytes?: number; onMessage?: (m: CapturedMess
 
 const POSTFIX_STREAM = Buffer.concat([...postfixFirstMessage(undefined, true), ...postfixRest(true)].map((e) => e.bytes));
 
-function checkPostfixMessages(messages: CapturedMessage[]): void {
+function checkPostfixMessages(messages: MilterMessage[]): void {
   expect(messages).toHaveLength(2);
-  const [m1, m2] = messages as [CapturedMessage, CapturedMessage];
+  const [m1, m2] = messages as [MilterMessage, MilterMessage];
   expect(m1.queueId).toBe('7911520C346');
   expect(m1.client).toEqual({ hostname: 'localhost', family: 'inet', port: 0xbd22, address: '127.0.0.1' });
   expect(m1.helo).toBe('client.example');
@@ -89,7 +90,7 @@ describe('MilterSession: Postfix 3.7.11 session from the trace', () => {
 
   it('gives identical results for the stream split at every offset (small body)', () => {
     const stream = Buffer.concat([...postfixFirstMessage([traceBody(200)], true), ...postfixRest(true)].map((e) => e.bytes));
-    const fingerprint = (ms: CapturedMessage[]): string =>
+    const fingerprint = (ms: MilterMessage[]): string =>
       JSON.stringify(ms.map((m) => ({ ...m, macros: [...m.macros], body: Buffer.concat(m.body).toString('latin1') })));
     const ref = setup();
     const refOut = ref.feed(stream);

@@ -31,17 +31,16 @@ describe('classifyDirection', () => {
     [{}, inet('2001:db8:1ff:ffff::1'), false, 'client 2001:db8:1ff:ffff::1 is in internal network 2001:db8:100::/40'],
     [{}, inet('2001:db8:200::1'), true, 'client 2001:db8:200::1, daemon_name (none), not authenticated'],
     // an IPv4 client seen on a dual-stack socket, and IPv4 networks written as mapped IPv6
-    [{}, inet('::ffff:10.9.8.7'), false, 'client ::ffff:10.9.8.7 is in internal network 10.0.0.0/8'],
-    [{}, inet('::FFFF:172.16.5.1'), false, 'client ::FFFF:172.16.5.1 is in internal network ::ffff:172.16.0.0/108'],
+    [{}, inet('::ffff:10.9.8.7'), false, 'client 10.9.8.7 is in internal network 10.0.0.0/8'],
+    [{}, inet('::FFFF:172.16.5.1'), false, 'client 172.16.5.1 is in internal network ::ffff:172.16.0.0/108'],
     [{}, inet('172.16.5.1'), false, 'client 172.16.5.1 is in internal network ::ffff:172.16.0.0/108'],
     [{}, inet('172.32.0.1'), true, 'client 172.32.0.1, daemon_name (none), not authenticated'],
-    // the macro is used when the connect info has no IP
+    // the MTA's macro is used when the connect info has no IP
     [{ client_addr: '10.0.0.9' }, { hostname: 'localhost', family: 'unix', address: '/run/x' } as ClientInfo, false, 'client 10.0.0.9 is in internal network 10.0.0.0/8'],
-    [{ client_addr: 'IPv6:2001:db8:100::5' }, undefined, false, 'client IPv6:2001:db8:100::5 is in internal network 2001:db8:100::/40'],
+    [{ client_addr: 'IPv6:2001:db8:100::5' }, undefined, false, 'client 2001:db8:100::5 is in internal network 2001:db8:100::/40'],
     [{}, { hostname: 'localhost', family: 'unknown' } as ClientInfo, true, 'client address unknown, daemon_name (none), not authenticated'],
   ])('%j from %j → incoming %s', (macros, client, incoming, reason) => {
-    const msg = makeMessage({ macros: macros as Record<string, string> });
-    (msg as { client: ClientInfo | undefined }).client = client;
+    const msg = makeMessage({ macros: macros as Record<string, string>, client });
     expect(classifyDirection(msg, DIRECTION)).toEqual({ incoming, reason });
   });
 

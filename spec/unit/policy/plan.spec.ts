@@ -129,3 +129,30 @@ describe('planJournal: messages not journaled at all', () => {
     expect(planJournal(makeMessage(), config()).reason).toBeUndefined();
   });
 });
+
+describe('planJournal: skip_if_header', () => {
+  const SKIP = CONF.replace('[policy lab]', 'skip_if_header = X-Spam-Flag: ^yes\nskip_if_header = X-Virus-Status: infected\n\n[policy lab]')
+    .replace('[policy lab]\nrecipients = @lab.example.com\ntdc = no', '[policy lab]\nrecipients = @lab.example.com\ntdc = no\nskip_if_header = X-Spam-Flag: ^YES');
+  const rcpts = ['ann@finance.example.com', 'cfo@example.com', 'cy@lab.example.com', 'dee@other.example'];
+  const plan = (headers: [string, string][]) =>
+    planJournal(makeMessage({ recipients: rcpts, headers: headers.map(([name, value]) => ({ name, value })) }), config(SKIP));
+
+  it('a matching header skips the recipients of that policy only, with the rule in the reason and byHeader set', () => {
+    const p = plan([['Subject', ' x'], ['X-SPAM-FLAG', ' YES']]);
+    expect(p.skipped).toContainEqual({ policy: 'finance', recipients: ['ann@finance.example.com', 'cfo@example.com'], reason: 'skip_if_header X-Spam-Flag: ^yes matched', byHeader: true });
+    expect(p.copies.map((c) => [c.intakeAddress, c.recipients])).toEqual([['global@intake.example', ['dee@other.example']]]);
+  });
+
+  it('tdc = no wins over a rule; a folded value is unfolded; any occurrence of the header counts', () => {
+    const p = plan([['X-Virus-Status', ' Clean'], ['X-Virus-Status', ' Virus\n\tInfected']]);
+    expect(p.skipped.map((s) => [s.policy, s.reason])).toEqual([
+      ['finance', 'skip_if_header X-Virus-Status: infected matched'],
+      ['lab', 'tdc = no'],
+    ]);
+  });
+
+  it('no matching header: journaled as usual', () => {
+    const p = plan([['X-Spam-Flag', ' NO']]);
+    expect(p.copies.flatMap((c) => c.recipients).sort()).toEqual(['ann@finance.example.com', 'cfo@example.com', 'dee@other.example']);
+  });
+});

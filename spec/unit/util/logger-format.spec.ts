@@ -1,0 +1,50 @@
+/**
+ * The logger's line forms: journald priority prefixes by level, the gateway's timestamp (ctime form,
+ * local time) and the JOURNAL_STREAM check. Pure parts and an in-memory stream; no files.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createLogger, gatewayTimestamp, stdoutIsJournal } from '../../../lib/util/logger';
+
+describe('gatewayTimestamp', () => {
+  it('is ctime form in local time, a day below 10 space-padded', () => {
+    expect(gatewayTimestamp(new Date(2024, 1, 16, 21, 19, 22))).toBe('Fri Feb 16 21:19:22 2024');
+    expect(gatewayTimestamp(new Date(2024, 1, 6, 4, 5, 6))).toBe('Tue Feb  6 04:05:06 2024');
+  });
+});
+
+describe('journald lines', () => {
+  it('carry <3> <4> <6> <7> by level and no timestamp; prefix: false keeps the line bare', async () => {
+    const stream = new PassThrough();
+    let text = '';
+    stream.on('data', (d: Buffer) => { text += d.toString(); });
+    const log = createLogger({ stream, journald: true, level: 'debug' });
+    log.error('e');
+    log.warn('w');
+    log.info('i');
+    log.debug('d');
+    log.info('DCID 1 TLS success', { prefix: false });
+    await log.close();
+    expect(text.split('\n').filter((l) => l !== '')).toEqual([
+      '<3>Error: TDC: e', '<4>Warning: TDC: w', '<6>Info: TDC: i', '<7>Debug: TDC: d', '<6>Info: DCID 1 TLS success',
+    ]);
+  });
+});
+
+describe('stdoutIsJournal', () => {
+  it('is true only when JOURNAL_STREAM names the device and inode of that fd', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tdc-js-')), 'out');
+    const fd = fs.openSync(file, 'w');
+    try {
+      const st = fs.fstatSync(fd);
+      expect(stdoutIsJournal({ JOURNAL_STREAM: `${st.dev}:${st.ino}` }, fd)).toBe(true);
+      expect(stdoutIsJournal({ JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` }, fd)).toBe(false);
+      expect(stdoutIsJournal({}, fd)).toBe(false);
+      expect(stdoutIsJournal({ JOURNAL_STREAM: 'garbage' }, fd)).toBe(false);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+});

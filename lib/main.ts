@@ -102,10 +102,14 @@ async function run(path: string | undefined): Promise<number> {
         `${signal} received: no new messages; ${before.activeRecipients} journal copies queued, ` +
           `draining for up to ${secondsText(drainMs)} (drain_time)`,
       );
+      // Every timer of the queue is unref'd (none may keep a running daemon up), so a drain that only
+      // waits (a copy waiting for its retry) would let the process end silently: hold it until done.
+      const keepAlive = setInterval(() => {}, 1000);
       running
         .stop(drainMs)
         .catch((err: unknown) => logger.error(`shutdown: ${describeError(err)}`))
         .finally(() => {
+          clearInterval(keepAlive);
           const after = running.forwarder.counters();
           logger.info(
             `drain finished after ${secondsText(Date.now() - started)}: ${after.delivered - before.delivered} delivered, ` +

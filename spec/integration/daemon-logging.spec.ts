@@ -141,8 +141,8 @@ describe('daemon logging', () => {
     // systemd hands the daemon a stream and names it in JOURNAL_STREAM=DEV:INODE; a file does the same here.
     assertBuilt();
     const port = await freePort();
-    // An intake that refuses the copy with 550: a warning line (Hard bounce) next to info lines.
-    const refusing = await ScriptedIntake.start({ replies: [{ stage: 'rcpt', code: 550, message: '5.7.1 no thanks' }] });
+    // An intake that answers 451: a warning line (Delayed, the retry) next to info lines.
+    const refusing = await ScriptedIntake.start({ replies: [{ stage: 'rcpt', code: 451, message: '4.3.0 not now' }] });
     const conf = writeConfig(configText(port, refusing.port, 'log_level = debug'));
     const out = path.join(path.dirname(conf), 'journal-stream');
     const fd = fs.openSync(out, 'a');
@@ -156,13 +156,14 @@ describe('daemon logging', () => {
     try {
       await until(() => lines().some((l) => /milter listening on/.test(l)), 15_000, 'the listening line');
       await feedIncoming(port, ['JRNL1']);
-      await until(() => lines().some((l) => /Hard bounce .*MID JRNL1\.1 /.test(l)), 15_000, 'the hard bounce line');
+      const delayed = (l: string): boolean => { const mid = midOfCopy(lines(), 'JRNL1.1'); return mid !== undefined && l.includes(`Delayed: DCID `) && l.includes(` MID ${mid} `); };
+      await until(() => lines().some(delayed), 15_000, 'the Delayed (retry) line');
       child.kill('SIGTERM');
-      await until(() => lines().some((l) => /TDC: stopped$/.test(l)), 15_000, 'the stopped line');
+      await until(() => lines().some((l) => /TDC: stopped$/.test(l)), 15_000, `the stopped line; got:\n${lines().join('\n')}`);
       const all = lines();
-      expect(all.filter((l) => !/^<[3467]>(Debug|Info|Warning|Error): TDC: \S/.test(l))).toEqual([]);
+      expect(all.filter((l) => !new RegExp(`^<[3467]>(Debug|Info|Warning|Error): ${TEXT}`).test(l))).toEqual([]);
       expect(all.find((l) => /milter listening on/.test(l))).toMatch(/^<6>Info: TDC: milter listening on inet:127\.0\.0\.1:\d+$/);
-      expect(all.find((l) => /Hard bounce .*MID JRNL1\.1 /.test(l))).toMatch(/^<4>Warning: TDC: Hard bounce /);
+      expect(all.find(delayed)).toMatch(/^<4>Warning: TDC: Delayed: /);
       expect(all.some((l) => l.startsWith('<7>Debug: '))).toBe(true);
       expect(all.filter((l) => /\d\d:\d\d:\d\d/.test(l))).toEqual([]); // no timestamp of our own
     } finally {

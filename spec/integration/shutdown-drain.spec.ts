@@ -144,6 +144,26 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
       await intake.close();
     }
   }, 30_000);
+  it('a copy only waiting for its retry keeps the process up: it ends with its lines, then the summary, exit 0', async () => {
+    // Nothing but (unref'd) timers is pending once the 451 came: the drain itself must hold the process.
+    // The intake refuses connections: no socket stays open while the copy waits for its retry.
+    const refusedPort = await freePort();
+    const port = await freePort();
+    const daemon = await DaemonProcess.start(writeConfig(configText(port, refusedPort, '3s')));
+    try {
+      await feed(port, ['WAIT1']);
+      await until(() => daemon.matching(/TDC: Delayed: DCID \d+ MID \d+ to RID 0 /).length === 1, 10_000, 'the Delayed line');
+      daemon.signal('SIGTERM');
+      const exit = await daemon.exited;
+      expect(exit.code).toBe(0);
+      expect([...outcomes(daemon, ['WAIT1.1']).values()]).toEqual(['removed: retries spent (2 attempts)']);
+      expect(daemon.matching(/TDC: drain finished after [\d.]+s: 0 delivered, 1 hard bounced, 0 dropped, 0 left in the queue/)).toHaveLength(1);
+      expect(daemon.matching(/TDC: stopped$/)).toHaveLength(1);
+    } finally {
+      daemon.kill();
+    }
+  }, 30_000);
+
   it('uses the drain_time in effect: a SIGHUP that shortens it is honoured by the next SIGTERM', async () => {
     const silent = await SilentServer.start();
     const port = await freePort();

@@ -95,8 +95,9 @@ function timedLine(line: string): { t: number; text: string } | undefined {
 }
 
 /**
- * Copy lag from the daemon's log: 'MID <id> queued' → 'Message done … MID <id>'. Needs ms times: the
- * bench's daemon logs JSON lines (a log file's gateway timestamps have whole seconds only).
+ * Copy lag from the daemon's log: 'MID <n> with Message-ID … enqueued' → 'MID <n> successfully
+ * delivered'. Needs ms times: the bench's daemon logs JSON lines (a log file's gateway timestamps
+ * have whole seconds only).
  */
 export function daemonCopyLags(log: string): number[] {
   const queued = new Map<string, number>();
@@ -105,12 +106,12 @@ export function daemonCopyLags(log: string): number[] {
     const timed = timedLine(raw);
     if (timed === undefined) continue;
     const { t, text: line } = timed;
-    let m = /MID (\S+) queued for delivery/.exec(line);
+    let m = /TDC: MID (\d+) with Message-ID .* enqueued for forwarding /.exec(line);
     if (m !== null) {
       queued.set(m[1]!, t);
       continue;
     }
-    m = /Message done.* MID (\S+) to RID/.exec(line);
+    m = /TDC: MID (\d+) successfully delivered for scanning /.exec(line);
     if (m !== null) {
       const q = queued.get(m[1]!);
       if (q !== undefined) lags.push(t - q);

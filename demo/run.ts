@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: see tdc-milter work in seconds. Starts a throwaway Postfix on loopback, the milter
  * (TdcApp in-process, status endpoint on), a local STARTTLS message intake (test CA), sends a few
- * inbound and outbound messages across policies, prints the `TDC:` log lines, `tdc-milter status` and
+ * inbound and outbound messages across policies, prints the `TDC:` log lines, `tdc-milter status`, `tophosts` and
  * one `tdc-milter track`, then cleans up. Needs root and Postfix. Imports lib/ and spec/support/ only.
  */
 import * as fs from 'node:fs';
@@ -10,7 +10,7 @@ import { TdcApp } from '../lib/app';
 import { parseConfigText } from '../lib/config';
 import { createLogger } from '../lib/util/logger';
 import { describeError } from '../lib/util/errors';
-import { statusCommand, trackCommand, type StatusJson } from '../lib/status';
+import { statusCommand, tophostsCommand, trackCommand, type StatusJson } from '../lib/status';
 import { fetchStatus } from '../lib/status/client';
 import { startPostfix, type PostfixInstance } from '../spec/support/postfix';
 import { ScriptedIntake, TEST_CA_FILE } from '../spec/support/scripted-intake';
@@ -161,6 +161,8 @@ export async function runDemo(write: (text: string) => void = (t) => process.std
     const listen = app.statusAddress!;
     const status = await statusCommand(listen);
     write(`\n== tdc-milter status\n${status.stdout}${status.stderr}`);
+    const top = await tophostsCommand(listen);
+    write(`\n== tdc-milter tophosts   (the gateway's layout)\n${top.stdout}${top.stderr}`);
     const lunch = queueIds[3];
     if (lunch !== undefined) {
       const track = await trackCommand(listen, lunch);

@@ -5,7 +5,7 @@
  */
 import type { Config } from './config';
 import { Journaler } from './journaler';
-import { Forwarder, type ForwarderOptions, type CopyEvent } from './forwarder';
+import { Forwarder, type ForwarderOptions, type ForwarderEvent } from './forwarder';
 import { CONTENT_FREE_WANTS, JOURNAL_WANTS, startMilterServer, type MilterServer } from './milter';
 import type { CapturedMessage } from './message';
 import type { Logger } from './util/logger';
@@ -13,18 +13,18 @@ import { systemClock, type Clock } from './util/clock';
 import { describeError } from './util/errors';
 import {
   CopyTracker,
+  HostDownState,
+  MailLog,
   IntakeHealth,
   RateHistory,
   StatusMetrics,
   buildStatusJson,
-  fromLegacyCopyEvent,
   renderStatusPage,
   startMetricsServer,
   startStatusServer,
   type QueueSnapshot,
   type Readiness,
 } from './status';
-import type { ForwarderEvent } from './forwarder/events';
 import { VERSION } from './version';
 import { formatListenAddress } from './util/net-address';
 import type { ConfigResult } from './config';
@@ -33,8 +33,8 @@ import type { ConfigResult } from './config';
 export interface AppDeps {
   logger: Logger;
   clock?: Clock;
-  /** Extra observers of every copy's life (status, tracking, tests). */
-  onCopyEvent?: (e: CopyEvent) => void;
+  /** An extra observer of the forwarder's event stream (tests). */
+  onForwarderEvent?: (e: ForwarderEvent) => void;
   /** Overrides for tests: DNS servers for MX lookups, TLS server name. */
   forwarderOverrides?: Partial<ForwarderOptions>;
   /** The listening socket systemd passed (socket activation); served instead of binding `listen`. */
@@ -70,6 +70,7 @@ export class TdcApp {
   readonly #clock: Clock;
   readonly forwarder: Forwarder;
   readonly tracker = new CopyTracker();
+  readonly hosts = new HostDownState();
   readonly metrics: StatusMetrics;
   readonly health = new IntakeHealth();
   /** Samples for the status page's charts: every 10 s, 10 minutes. */
@@ -86,18 +87,6 @@ export class TdcApp {
     this.#deps = deps;
     this.#clock = deps.clock ?? systemClock;
     this.startedAt = this.#clock.now();
-    this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
-      logger: deps.logger,
-      clock: this.#clock,
-      onEvent: (e) => {
-        this.tracker.record(e);
-        // The forwarder still emits the old CopyEvent: bridge it to the ForwarderEvent stream
-        // (the intake address comes from the tracker, which the app told before the offer).
-        const fe = fromLegacyCopyEvent(e, this.tracker.intakeOf(e.copyId));
-        if (fe) this.observeForwarderEvent(fe);
-        deps.onCopyEvent?.(e);
-      },
-    });
     this.metrics = new StatusMetrics({
       queue: () => this.queueSnapshot(),
       milter: () => this.milter.stats(),
@@ -106,14 +95,24 @@ export class TdcApp {
       startedAt: this.startedAt,
       limits: () => ({ queueMaxMessages: this.#config.tdc.queueMaxMessages, queueMaxBytes: this.#config.tdc.queueMaxBytes }),
     });
+    // One stream; its subscribers: the mail log, `track`, the metrics and readiness, tophosts' host-down marks (and a test's).
+    const mailLog = new MailLog(deps.logger);
+    this.forwarder = new Forwarder(forwarderOptionsFrom(config, deps.forwarderOverrides), {
+      logger: deps.logger,
+      clock: this.#clock,
+      onEvent: (e) => {
+        mailLog.observe(e);
+        this.tracker.record(e);
+        this.observeForwarderEvent(e);
+        this.hosts.observe(e);
+        deps.onForwarderEvent?.(e);
+      },
+    });
     this.#journaler = new Journaler({
       logger: deps.logger,
       clock: this.#clock,
       config: () => this.#config,
-      sink: (copy, minBytes, build) => {
-        this.tracker.noteCopy({ id: copy.id, queueId: copy.queueId, messageId: copy.messageId, intakeAddress: copy.intakeAddress });
-        return this.forwarder.offerBuilt(copy, minBytes, build);
-      },
+      sink: (copy, minBytes, build) => this.forwarder.offerBuilt(copy, minBytes, build),
       decision: (policy, decision, count) => this.metrics.decision(policy, decision, count),
       ...(deps.onJournalBuilt ? { onJournalBuilt: deps.onJournalBuilt } : {}),
     });
@@ -236,6 +235,7 @@ export class TdcApp {
       milter: this.milter.stats(),
       tracking: this.tracker,
       pid: process.pid,
+      isDown: (d) => this.hosts.isDown(d),
     });
   }
 

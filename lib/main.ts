@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import { DEFAULT_CONFIG_TEXT, describeEffective, loadConfigFile, parseConfigText, type ConfigResult } from './config';
 import { TdcApp } from './app';
-import { statusCommand, trackCommand } from './status';
+import { statusCommand, tophostsCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
 import { formatUsage, parseCommandLine, type CommandSpec } from './cli/args';
@@ -114,10 +114,14 @@ async function run(path: string | undefined): Promise<number> {
         `${signal} received: no new messages; ${before.activeRecipients} journal copies queued, ` +
           `draining for up to ${secondsText(drainMs)} (drain_time)`,
       );
+      // Every timer of the queue is unref'd (none may keep a running daemon up), so a drain that only
+      // waits (a copy waiting for its retry) would let the process end silently: hold it until done.
+      const keepAlive = setInterval(() => {}, 1000);
       running
         .stop(drainMs)
         .catch((err: unknown) => logger.error(`shutdown: ${describeError(err)}`))
         .finally(() => {
+          clearInterval(keepAlive);
           const after = running.forwarder.counters();
           logger.info(
             `drain finished after ${secondsText(Date.now() - started)}: ${after.delivered - before.delivered} delivered, ` +
@@ -188,7 +192,10 @@ const COMMANDS: readonly Command[] = [
   { name: 'status', options: [JSON_OPTION],
     help: 'the.tdc.queue and each intake domain: active recipients, connections out, delivered, soft/hard bounced, dropped, queue bytes (asks the running daemon)',
     action: (ctx) => askDaemon(ctx, (listen, json) => statusCommand(listen, { json })) },
-  { name: 'track', operands: ['ID'], options: [JSON_OPTION], help: 'the history of a journal copy, by copy id, MTA queue id or Message-ID',
+  { name: 'tophosts', options: [JSON_OPTION],
+    help: 'the same numbers in the gateway\'s tophosts layout (hosts down at their last attempt marked *)',
+    action: (ctx) => askDaemon(ctx, (listen, json) => tophostsCommand(listen, { json })) },
+  { name: 'track', operands: ['ID'], options: [JSON_OPTION], help: 'the history of a journal copy, by copy id, MID, MTA queue id or Message-ID',
     action: (ctx) => askDaemon(ctx, (listen, json) => trackCommand(listen, ctx.operands[0], { json })) },
   // explain and check-intake parse their own options (lib/cli/, see ownOptions); listed here for the help.
   { name: 'explain', help: "what the daemon would do with a message: --from ADDR --rcpt ADDR [--rcpt …] [--client-ip IP] [--daemon-name NAME] [--auth USER] [--header 'Name: value' …]; the direction, each recipient's policy and decision, the intake of each copy; sends nothing",

@@ -180,9 +180,10 @@ tdc = global
   const q = status.queue;
   const count = (re: RegExp) => daemon.lines.filter((l) => re.test(l)).length;
   const offered = count(/TDC: \S+: journal copy \S+ for/);
-  const logDelivered = count(/TDC: Message done /);
-  const logHard = count(/TDC: Hard bounce /);
-  const logDropped = count(/TDC: MID \S+ dropped from the\.tdc\.queue/);
+  // One final line per copy, in the gateway's words (dropped = never attempted).
+  const logDelivered = count(/TDC: MID \d+ successfully delivered for scanning with /);
+  const logHard = count(/TDC: MID \d+ delivery failed to Cisco Secure Email Threat Defense/);
+  const logDropped = count(/TDC: MID \d+ copy \S+ of queue id \S+ dropped from the\.tdc\.queue/);
   // Steady state: after the first minute and once the tracking table is full (it holds the last
   // `capacity` copies by design; filling it is growth by design, not a leak).
   const fullAt = rss.find((s) => s.t >= 60_000 && s.tracked >= s.capacity)?.t;
@@ -191,7 +192,7 @@ tdc = global
   const tail = warm.slice(-Math.max(1, Math.floor(warm.length / 10)));
   const growth = median(tail.map((s) => s.mib)) - median(head.map((s) => s.mib));
   const heapOf = (xs: typeof rss) => median(xs.map((s) => s.heapMiB).filter((v) => Number.isFinite(v)));
-  const rejected = count(/TDC: MID \S+ dropped from the\.tdc\.queue: (queue full|shutting down)/);
+  const rejected = count(/TDC: MID \d+ copy \S+ of queue id \S+ dropped from the\.tdc\.queue: (queue full|shutting down)/);
   // Copies refused at a full queue count as enqueued and dropped (the forwarder's counters).
   const identityCounters = offered === q.delivered + q.hardBounced + q.dropped + q.activeRecipients && q.enqueued === offered;
   const deliveredOriginals = countDelivered(postfix.dir);

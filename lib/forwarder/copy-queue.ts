@@ -1,36 +1,37 @@
 /**
- * The bounded forwarder queue `the.tdc.queue` — the scheduler that decides *when*: bounds by count
- * and bytes, the age limit counted from enqueue, one retry after retryDelay, how many deliveries
- * run at once, counters, events and the outcome log lines. *How* a copy is delivered is the
- * injected DeliverFn; *what a failure means* is classify.ts. Every timer is on the injected Clock.
- * Imports util and this folder only.
+ * The bounded queue `the.tdc.queue`, which decides *when*: bounds, numeric MIDs, max_queue_age from enqueue,
+ * and only "soft → one retry, hard → done, too old → done" on the agent's typed result. Every fact leaves
+ * as a CopyEvent (it neither logs nor counts); timers run on the injected Clock. Imports util and this folder.
  */
 import type { Clock, TimerHandle } from '../util/clock';
 import type { Logger } from '../util/logger';
 import { describeError } from '../util/errors';
-import { classifyFailure, type Classification } from './classify';
+import { connectionsWanted } from './concurrency';
+import type { DeliveryAgent, DeliveryResult, QueuedCopy } from './delivery-agent';
+import type { CopyEvent, CopyFacts, DropReason } from './events';
 import { Fifo, type FifoNode } from './fifo';
-import {
-  MAX_ATTEMPTS, QUEUE_NAME, dcidOf, domainOf, journalBytes, zeroCounters,
-  type CopyEvent, type CopyEventKind, type CopyIdentity, type DeliverFn, type ForwarderCounters, type ForwarderOptions, type JournalCopy,
-} from './types';
+import { MAX_ATTEMPTS, domainOf, journalBytes, type CopyIdentity, type ForwarderOptions, type JournalCopy } from './types';
 
 export type QueueOptions = Pick<ForwarderOptions,
-  'maxQueueAge' | 'retryDelay' | 'queueMaxMessages' | 'queueMaxBytes' | 'minConnections' | 'maxConnections' | 'messagesPerConnection'>;
+  'maxQueueAge' | 'retryDelay' | 'queueMaxMessages' | 'queueMaxBytes' | 'minConnections' | 'maxConnections'>;
 
 export interface CopyQueueDeps {
-  logger: Logger;
   clock: Clock;
-  deliver: DeliverFn;
-  onEvent?: (e: CopyEvent) => void;
+  agent: Pick<DeliveryAgent, 'deliver' | 'demand'>;
+  /** The next MID (ids never repeat, across restarts too: id-sequence.ts). */
+  nextMid: () => number;
+  /** Every copy event, in order. */
+  emit: (e: CopyEvent) => void;
+  /** Only for our own bugs (a throwing agent or observer); copy lines are the observers' job. */
+  logger: Logger;
 }
 
 type EntryState = 'waiting' | 'delivering' | 'retry_wait' | 'done';
 
 interface Entry {
-  copy: JournalCopy;
-  domain: string;
-  bytes: number;
+  copy: QueuedCopy;
+  facts: CopyFacts;
+  line: IntakeLine;
   enqueuedAt: number;
   /** maxQueueAge as it was when the copy was enqueued. */
   maxAge: number;
@@ -41,66 +42,57 @@ interface Entry {
   retryTimer: TimerHandle | undefined;
   /** The attempt in flight; a result whose controller is not this one is stale and ignored. */
   controller: AbortController | undefined;
+  last: DeliveryResult | undefined;
 }
 
-/**
- * How many deliveries may run at once: enough connections for the backlog at
- * messagesPerConnection each, at least minConnections, at most maxConnections.
- */
-export function dispatchTarget(active: number, o: Pick<QueueOptions, 'minConnections' | 'maxConnections' | 'messagesPerConnection'>): number {
-  const needed = Math.ceil(active / Math.max(1, o.messagesPerConnection));
-  return Math.max(1, Math.min(o.maxConnections, Math.max(o.minConnections, needed)));
+/** One intake address's part of the queue: the gateway's per-destination queue. */
+interface IntakeLine {
+  intake: string;
+  waiting: Fifo<Entry>;
+  /** Copies of this intake in the queue, in every state. */
+  entries: number;
+  inFlight: number;
+  /** What the agent was last told (connections wanted). */
+  demanded: number;
 }
 
 /** '10 s', '0.25 s'. */
-export function seconds(ms: number): string {
+function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
-}
-
-function messageIdText(messageId: string): string {
-  const id = messageId.trim();
-  if (id === '') return 'no Message-ID';
-  return `Message-ID ${id.startsWith('<') ? id : `<${id}>`}`;
-}
-
-function failureText(c: Classification): string {
-  return `${c.status} ${c.text} ('${c.detail}')`;
 }
 
 export class CopyQueue {
   #o: QueueOptions;
   readonly #deps: CopyQueueDeps;
-  readonly #waiting = new Fifo<Entry>();
-  readonly #entries = new Set<Entry>();
-  #inFlight = 0;
+  readonly #entries = new Map<number, Entry>();
+  readonly #lines = new Map<string, IntakeLine>();
+  #queuedBytes = 0;
   #kickPending = false;
   #closed = false;
   #drainWaiters: (() => void)[] = [];
   #drainPromise: Promise<void> | undefined;
-  readonly #total = zeroCounters();
-  readonly #byDomain = new Map<string, ForwarderCounters>();
 
   constructor(options: QueueOptions, deps: CopyQueueDeps) {
     this.#o = { ...options };
     this.#deps = deps;
   }
 
-  /** Copies waiting for a delivery slot (not in flight, not waiting for their retry). */
-  get waiting(): number {
-    return this.#waiting.size;
-  }
-
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
+  /** Copies in the queue, in every state. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Deliveries running now, all intakes. */
+  get inFlight(): number {
+    let n = 0;
+    for (const l of this.#lines.values()) n += l.inFlight;
+    return n;
   }
 
   /** New limits apply to new copies and the next dispatch; queued copies keep their age limit. */
   reconfigure(options: QueueOptions): void {
     this.#o = { ...options };
+    for (const line of this.#lines.values()) this.#tellDemand(line);
     this.#kick();
   }
 
@@ -108,55 +100,56 @@ export class CopyQueue {
    * Why a copy of at least `minBytes` would be refused right now, or undefined when it may fit.
    * Lets the caller skip building a journal that could only be dropped (see `refuse`).
    */
-  refusal(minBytes: number, what = `this copy ${minBytes} bytes`): string | undefined {
-    if (this.#closed || this.#drainPromise) return 'shutting down';
+  refusal(minBytes: number, what = `this copy ${minBytes} bytes`): { reason: DropReason; detail: string } | undefined {
+    if (this.#closed || this.#drainPromise) return { reason: 'shutting_down', detail: 'shutting down' };
     const count = this.#entries.size;
-    const queued = this.#total.queuedBytes;
+    const queued = this.#queuedBytes;
     if (count + 1 > this.#o.queueMaxMessages || queued + minBytes > this.#o.queueMaxBytes) {
-      return `queue full (${count}/${this.#o.queueMaxMessages} messages, ${queued}/${this.#o.queueMaxBytes} bytes, ${what})`;
+      return {
+        reason: 'queue_full',
+        detail: `queue full (${count}/${this.#o.queueMaxMessages} messages, ${queued}/${this.#o.queueMaxBytes} bytes, ${what})`,
+      };
     }
     return undefined;
   }
 
-  /** Count and log a copy refused before it was built, exactly as `offer` would have. */
-  refuse(copy: CopyIdentity, reason: string): void {
-    this.#reject(copy, domainOf(copy.intakeAddress), reason);
+  /** A copy refused before it was built (or as offered): it gets a MID and one `dropped` event. */
+  refuse(copy: CopyIdentity, bytes: number, refused: { reason: DropReason; detail: string }): void {
+    const facts = this.#facts(copy, this.#deps.nextMid(), bytes);
+    this.#emit({ type: 'dropped', at: this.#deps.clock.now(), copy: facts, reason: refused.reason, attempted: false, detail: refused.detail });
   }
 
-  /** Instant: enqueue or drop. False = dropped (queue full, shutting down), logged and counted. */
-  offer(copy: JournalCopy): boolean {
-    const domain = domainOf(copy.intakeAddress);
+  /** Instant: enqueue, or drop with an event. Returns the MID when queued, undefined when dropped. */
+  offer(copy: JournalCopy): number | undefined {
     const bytes = journalBytes(copy.raw);
     const refused = this.refusal(bytes);
     if (refused !== undefined) {
-      this.#reject(copy, domain, refused);
-      return false;
+      this.refuse(copy, bytes, refused);
+      return undefined;
     }
-    const now = this.#deps.clock.now();
+    const mid = this.#deps.nextMid();
+    const facts = this.#facts(copy, mid, bytes);
+    const line = this.#line(copy.intakeAddress);
     const entry: Entry = {
-      copy, domain, bytes, enqueuedAt: now, maxAge: this.#o.maxQueueAge, attempts: 0, state: 'waiting',
-      node: undefined, deadline: undefined, retryTimer: undefined, controller: undefined,
+      copy: { ...copy, mid }, facts, line, enqueuedAt: this.#deps.clock.now(), maxAge: this.#o.maxQueueAge,
+      attempts: 0, state: 'waiting', node: undefined, deadline: undefined, retryTimer: undefined, controller: undefined, last: undefined,
     };
-    this.#entries.add(entry);
-    entry.node = this.#waiting.push(entry);
-    this.#bump(domain, 'enqueued', 1);
-    this.#bump(domain, 'activeRecipients', 1);
-    this.#bump(domain, 'queuedBytes', bytes);
-    this.#deps.logger.info(`MID ${copy.id} queued for delivery to ${copy.intakeAddress} (${messageIdText(copy.messageId)}, ${bytes} bytes)`);
-    this.#emit('enqueued', copy, undefined, `queued for ${copy.intakeAddress} (${bytes} bytes)`);
+    this.#entries.set(mid, entry);
+    this.#queuedBytes += bytes;
+    line.entries += 1;
+    entry.node = line.waiting.push(entry);
+    this.#emit({ type: 'enqueued', at: entry.enqueuedAt, copy: facts });
     entry.deadline = this.#deps.clock.setTimer(entry.maxAge, () => this.#expire(entry));
+    this.#tellDemand(line);
     this.#kick();
-    return true;
+    return mid;
   }
 
-  counters(): ForwarderCounters {
-    return { ...this.#total };
-  }
-
-  countersByDomain(): Map<string, ForwarderCounters> {
-    const out = new Map<string, ForwarderCounters>();
-    for (const [d, c] of this.#byDomain) out.set(d, { ...c });
-    return out;
+  /** The agent says which connection took a copy (its `onDeliveryStart`). Stale calls are ignored. */
+  deliveryStart(mid: number, dcid: number): void {
+    const entry = this.#entries.get(mid);
+    if (!entry || entry.state !== 'delivering') return;
+    this.#emit({ type: 'delivery_start', at: this.#deps.clock.now(), copy: entry.facts, dcid, attempt: entry.attempts });
   }
 
   /** Stop taking copies; resolve when the queue is empty or after graceMs, dropping what is left. */
@@ -167,9 +160,7 @@ export class CopyQueue {
         resolve();
         return;
       }
-      const timer = this.#deps.clock.setTimer(graceMs, () => {
-        this.#dropAll('shutting down');
-      });
+      const timer = this.#deps.clock.setTimer(graceMs, () => this.#dropAll());
       this.#drainWaiters.push(() => {
         timer.cancel();
         resolve();
@@ -181,22 +172,43 @@ export class CopyQueue {
   /** Refuse new copies and drop whatever is still queued (aborting attempts in flight). */
   close(): void {
     this.#closed = true;
-    this.#dropAll('shutting down');
+    this.#dropAll();
   }
 
-  #dropAll(reason: string): void {
-    for (const entry of [...this.#entries]) {
-      this.#finish(entry, 'dropped', reason, undefined);
+  #facts(copy: CopyIdentity, mid: number, bytes: number): CopyFacts {
+    return {
+      copyId: copy.id, mid, queueId: copy.queueId, messageId: copy.messageId,
+      intakeAddress: copy.intakeAddress, destination: domainOf(copy.intakeAddress), bytes,
+    };
+  }
+
+  #line(intake: string): IntakeLine {
+    let line = this.#lines.get(intake);
+    if (!line) {
+      line = { intake, waiting: new Fifo<Entry>(), entries: 0, inFlight: 0, demanded: 0 };
+      this.#lines.set(intake, line);
     }
+    return line;
   }
 
-  #reject(copy: CopyIdentity, domain: string, reason: string): void {
-    // Counted as offered to the queue and dropped at once, so that
-    // enqueued = delivered + hardBounced + dropped + still queued holds exactly.
-    this.#bump(domain, 'enqueued', 1);
-    this.#bump(domain, 'dropped', 1);
-    this.#deps.logger.warn(`MID ${copy.id} dropped from ${QUEUE_NAME}: ${reason}`);
-    this.#emit('dropped', copy, undefined, reason);
+  /** Tell the agent the connections this intake wants now, when that changed. */
+  #tellDemand(line: IntakeLine): void {
+    const wanted = connectionsWanted(line.entries, this.#o);
+    if (wanted !== line.demanded) {
+      line.demanded = wanted;
+      try {
+        this.#deps.agent.demand(line.intake, wanted);
+      } catch (err) {
+        this.#deps.logger.error(`delivery agent: demand for ${line.intake} failed: ${describeError(err)}`);
+      }
+    }
+    if (line.entries === 0 && line.inFlight === 0) this.#lines.delete(line.intake);
+  }
+
+  #dropAll(): void {
+    for (const entry of [...this.#entries.values()]) {
+      this.#drop(entry, 'shutting_down', 'shutting down');
+    }
   }
 
   #kick(): void {
@@ -208,14 +220,15 @@ export class CopyQueue {
     });
   }
 
+  /** One delivery in flight per wanted connection of each intake. */
   #dispatch(): void {
-    for (;;) {
-      const target = dispatchTarget(this.#waiting.size + this.#inFlight, this.#o);
-      if (this.#inFlight >= target) return;
-      const entry = this.#waiting.shift();
-      if (!entry) return;
-      entry.node = undefined;
-      this.#start(entry);
+    for (const line of [...this.#lines.values()]) {
+      while (line.inFlight < line.demanded) {
+        const entry = line.waiting.shift();
+        if (!entry) break;
+        entry.node = undefined;
+        this.#start(entry);
+      }
     }
   }
 
@@ -224,63 +237,59 @@ export class CopyQueue {
     entry.controller = controller;
     entry.state = 'delivering';
     entry.attempts += 1;
-    this.#inFlight += 1;
+    entry.line.inFlight += 1;
     const attempt = entry.attempts;
-    this.#emit('attempt', entry.copy, undefined, `attempt ${attempt} of ${MAX_ATTEMPTS}`);
+    this.#emit({ type: 'attempt', at: this.#deps.clock.now(), copy: entry.facts, attempt });
     Promise.resolve()
-      .then(() => this.#deps.deliver(entry.copy, { attempt, signal: controller.signal }))
-      .then(
-        (result) => {
-          if (entry.controller !== controller) return;
-          this.#settle(entry);
-          const reply = result.response.trim();
-          const dcid = result.dcid;
-          this.#finish(entry, 'delivered', reply, dcid);
-        },
-        (err: unknown) => {
-          if (entry.controller !== controller) return;
-          this.#settle(entry);
-          this.#failed(entry, err);
-        },
-      )
+      .then(() => this.#deps.agent.deliver(entry.copy, { attempt, signal: controller.signal }))
+      .catch((err: unknown): DeliveryResult => ({
+        // The contract says deliver never rejects; if an agent does, the copy still ends once.
+        outcome: 'hard', dsn: '5.3.0', reply: '', detail: `internal error: ${describeError(err)}`, kind: 'local', phase: 'local',
+      }))
+      .then((result) => {
+        if (entry.controller !== controller) return;
+        this.#settle(entry);
+        this.#result(entry, result);
+      })
       .catch((err: unknown) => {
-        // Only a bug of ours (a throwing logger or onEvent) gets here; the copy must still end.
-        this.#deps.logger.error(`MID ${entry.copy.id}: internal error after attempt ${attempt}: ${describeError(err)}`);
-        if (entry.state !== 'done') this.#finish(entry, 'dropped', `internal error: ${describeError(err)}`, undefined);
+        // Only a bug of ours (a throwing observer) gets here; the copy must still end.
+        this.#deps.logger.error(`MID ${entry.facts.mid}: internal error after attempt ${attempt}: ${describeError(err)}`);
+        if (entry.state !== 'done') this.#drop(entry, 'retries_spent', `internal error: ${describeError(err)}`);
       });
   }
 
   /** The attempt in flight has returned: free its slot. */
   #settle(entry: Entry): void {
     entry.controller = undefined;
-    this.#inFlight -= 1;
+    entry.line.inFlight -= 1;
     this.#kick();
   }
 
-  #failed(entry: Entry, err: unknown): void {
-    const c = classifyFailure(err);
-    const dcid = dcidOf(err);
-    const dcidText = dcid === undefined ? '' : ` DCID ${dcid}`;
-    if (!c.retry) {
-      this.#finish(entry, 'hard_bounce', failureText(c), dcid);
+  #result(entry: Entry, result: DeliveryResult): void {
+    entry.last = result;
+    const at = this.#deps.clock.now();
+    const attempt = entry.attempts;
+    if (result.outcome === 'delivered') {
+      this.#leave(entry, { type: 'delivered', at, copy: entry.facts, attempt, result });
       return;
     }
-    if (entry.attempts >= MAX_ATTEMPTS) {
-      this.#finish(entry, 'dropped', `retries spent (last: ${failureText(c)})`, dcid);
+    if (result.outcome === 'hard') {
+      this.#leave(entry, { type: 'hard_bounce', at, copy: entry.facts, attempt, result });
+      return;
+    }
+    if (attempt >= MAX_ATTEMPTS) {
+      this.#drop(entry, 'retries_spent', `retries spent (${attempt} attempts)`);
       return;
     }
     const delay = this.#o.retryDelay;
-    this.#bump(entry.domain, 'softBounced', 1);
     entry.state = 'retry_wait';
-    const detail = `${failureText(c)}; retry in ${seconds(delay)} (attempt ${entry.attempts} of ${MAX_ATTEMPTS})`;
-    this.#deps.logger.warn(`Soft bounce${dcidText} MID ${entry.copy.id} to RID [0] - ${detail}`);
-    this.#emit('retry', entry.copy, dcid, detail);
+    this.#emit({ type: 'soft_bounce', at, copy: entry.facts, attempt, result, retryInMs: delay });
     entry.retryTimer = this.#deps.clock.setTimer(delay, () => {
       entry.retryTimer = undefined;
       if (entry.state !== 'retry_wait') return;
       entry.state = 'waiting';
       // The retry goes first: it is older than anything that arrived since.
-      entry.node = this.#waiting.unshift(entry);
+      entry.node = entry.line.waiting.unshift(entry);
       this.#kick();
     });
   }
@@ -289,41 +298,36 @@ export class CopyQueue {
     entry.deadline = undefined;
     if (entry.state === 'done') return;
     const age = this.#deps.clock.now() - entry.enqueuedAt;
-    this.#finish(entry, 'dropped', `too old (${seconds(age)} in queue, max_queue_age ${seconds(entry.maxAge)})`, undefined);
+    this.#drop(entry, 'too_old', `too old (${seconds(age)} in queue, max_queue_age ${seconds(entry.maxAge)})`);
+  }
+
+  #drop(entry: Entry, reason: DropReason, detail: string): void {
+    const e: CopyEvent = { type: 'dropped', at: this.#deps.clock.now(), copy: entry.facts, reason, attempted: entry.attempts > 0, detail };
+    if (entry.last) e.last = entry.last;
+    this.#leave(entry, e);
   }
 
   /** The one exit of a copy: delivered, hard bounced or dropped; exactly once. */
-  #finish(entry: Entry, kind: 'delivered' | 'hard_bounce' | 'dropped', detail: string, dcid: number | undefined): void {
+  #leave(entry: Entry, e: CopyEvent): void {
     if (entry.state === 'done') return;
     if (entry.state === 'delivering' && entry.controller) {
       // Aborted at the deadline or on shutdown: the attempt's later result is ignored.
       const c = entry.controller;
       entry.controller = undefined;
-      this.#inFlight -= 1;
-      c.abort(new Error(`MID ${entry.copy.id}: ${detail}`));
-      this.#kick();
+      entry.line.inFlight -= 1;
+      c.abort(new Error(`MID ${entry.facts.mid}: ${e.type === 'dropped' ? e.detail : e.type}`));
     }
     entry.state = 'done';
-    if (entry.node) this.#waiting.remove(entry.node);
+    if (entry.node) entry.line.waiting.remove(entry.node);
     entry.node = undefined;
     entry.deadline?.cancel();
     entry.retryTimer?.cancel();
-    this.#entries.delete(entry);
-    this.#bump(entry.domain, 'activeRecipients', -1);
-    this.#bump(entry.domain, 'queuedBytes', -entry.bytes);
-    const id = entry.copy.id;
-    const d = dcid === undefined ? '' : ` DCID ${dcid}`;
-    if (kind === 'delivered') {
-      this.#bump(entry.domain, 'delivered', 1);
-      this.#deps.logger.info(`Message done${d} MID ${id} to RID [0] [('${detail}')]`);
-    } else if (kind === 'hard_bounce') {
-      this.#bump(entry.domain, 'hardBounced', 1);
-      this.#deps.logger.warn(`Hard bounce${d} MID ${id} to RID [0] - ${detail}`);
-    } else {
-      this.#bump(entry.domain, 'dropped', 1);
-      this.#deps.logger.warn(`MID ${id} dropped from ${QUEUE_NAME}: ${detail}`);
-    }
-    this.#emit(kind, entry.copy, dcid, detail);
+    this.#entries.delete(entry.facts.mid);
+    this.#queuedBytes -= entry.facts.bytes;
+    entry.line.entries -= 1;
+    this.#emit(e);
+    this.#tellDemand(entry.line);
+    this.#kick();
     if (this.#entries.size === 0 && this.#drainWaiters.length > 0) {
       const waiters = this.#drainWaiters;
       this.#drainWaiters = [];
@@ -331,25 +335,11 @@ export class CopyQueue {
     }
   }
 
-  #bump(domain: string, field: keyof ForwarderCounters, delta: number): void {
-    this.#total[field] += delta;
-    let d = this.#byDomain.get(domain);
-    if (!d) {
-      d = zeroCounters();
-      this.#byDomain.set(domain, d);
-    }
-    d[field] += delta;
-  }
-
-  #emit(kind: CopyEventKind, copy: CopyIdentity, dcid: number | undefined, detail: string): void {
-    const onEvent = this.#deps.onEvent;
-    if (!onEvent) return;
-    const e: CopyEvent = { kind, copyId: copy.id, queueId: copy.queueId, at: this.#deps.clock.now(), detail };
-    if (dcid !== undefined) e.dcid = dcid;
+  #emit(e: CopyEvent): void {
     try {
-      onEvent(e);
+      this.#deps.emit(e);
     } catch (err) {
-      this.#deps.logger.error(`MID ${copy.id}: onEvent failed: ${describeError(err)}`);
+      this.#deps.logger.error(`MID ${e.copy.mid}: an observer of ${e.type} failed: ${describeError(err)}`);
     }
   }
 }

@@ -1,24 +1,39 @@
 /**
- * The Forwarder (the contract app.ts uses): the bounded queue `the.tdc.queue` (copy-queue.ts,
- * decides when) wired to the SMTP delivery agent (smtp-delivery.ts, decides how), with counters
- * that add the open connections to the queue's own. Validates its options once.
- * Imports util and this folder only.
+ * The Forwarder (the contract app.ts uses): the bounded queue `the.tdc.queue` (copy-queue.ts, decides
+ * when) wired to an injected DeliveryAgent (decides how), the MID and DCID sequences, and one stream
+ * of ForwarderEvents that the counters, the mail log, `track` and the metrics all subscribe to.
+ * Validates its options once. Imports util and this folder only.
  */
 import { systemClock, type Clock } from '../util/clock';
 import type { Logger } from '../util/logger';
-import { TdcError } from '../util/errors';
+import { TdcError, describeError } from '../util/errors';
 import { CopyQueue } from './copy-queue';
-import { SmtpDelivery } from './smtp-delivery';
+import { CounterBook, isCopyEvent } from './counter-book';
+import type { DeliveryAgent, QueuedCopy } from './delivery-agent';
+import type { ConnectionEvent, DnsEvent, ForwarderEvent } from './events';
+import { IdSequence } from './id-sequence';
+import { NodemailerAgent } from './nodemailer-agent';
 import { parseRelay, type DnsResolverLike } from './route';
-import type { CopyEvent, CopyIdentity, DeliverFn, ForwarderCounters, ForwarderOptions, JournalCopy } from './types';
+import { type CopyIdentity, type ForwarderCounters, type ForwarderOptions, type JournalCopy } from './types';
+
+/** What the forwarder hands a delivery agent it builds: the DCID sequence and where to report. */
+export interface AgentHooks {
+  /** The forwarder's DCID sequence (numbers that never repeat, across restarts too). */
+  nextDcid: () => number;
+  /** Connection and DNS facts, into the forwarder's one event stream. */
+  onEvent: (e: ConnectionEvent | DnsEvent) => void;
+  /** A connection took a copy (the `Delivery start` line). */
+  onDeliveryStart: (copy: QueuedCopy, dcid: number) => void;
+}
 
 export interface ForwarderDeps {
   logger: Logger;
   clock?: Clock;
-  onEvent?: (e: CopyEvent) => void;
-  /** Tests: replaces the SMTP delivery agent (queue and retry logic on a ManualClock). */
-  deliver?: DeliverFn;
-  /** Tests: DNS answers without a DNS server. */
+  /** An observer of every event from the start (more can `subscribe` later). */
+  onEvent?: (e: ForwarderEvent) => void;
+  /** The delivery agent, built with the forwarder's hooks. Default: the SMTP agent. Tests: a fake. */
+  agent?: (hooks: AgentHooks) => DeliveryAgent<ForwarderOptions>;
+  /** Tests: DNS answers without a DNS server (default agent only). */
   resolver?: DnsResolverLike;
 }
 
@@ -50,50 +65,75 @@ function normalized(o: ForwarderOptions): ForwarderOptions {
 
 export class Forwarder {
   readonly #queue: CopyQueue;
-  readonly #smtp: SmtpDelivery | undefined;
+  readonly #agent: DeliveryAgent<ForwarderOptions>;
+  readonly #book = new CounterBook();
+  readonly #observers: ((e: ForwarderEvent) => void)[] = [];
+  readonly #logger: Logger;
+  readonly #mids: IdSequence;
+  readonly #dcids: IdSequence;
 
-  constructor(options: ForwarderOptions, deps: { logger: Logger; clock?: Clock; onEvent?: (e: CopyEvent) => void } & Partial<ForwarderDeps>) {
+  constructor(options: ForwarderOptions, deps: ForwarderDeps) {
     validateForwarderOptions(options);
     const o = normalized(options);
     const clock = deps.clock ?? systemClock;
-    let deliver = deps.deliver;
-    if (!deliver) {
-      this.#smtp = new SmtpDelivery(o, { logger: deps.logger, clock, resolver: deps.resolver });
-      deliver = this.#smtp.deliver;
-    }
-    this.#queue = new CopyQueue(o, { logger: deps.logger, clock, deliver, onEvent: deps.onEvent });
+    this.#logger = deps.logger;
+    this.#mids = new IdSequence(clock);
+    this.#dcids = new IdSequence(clock);
+    if (deps.onEvent) this.#observers.push(deps.onEvent);
+    const hooks: AgentHooks = {
+      nextDcid: () => this.#dcids.next(),
+      onEvent: (e: ConnectionEvent | DnsEvent) => this.#publish(e),
+      onDeliveryStart: (copy: QueuedCopy, dcid: number) => this.#queue.deliveryStart(copy.mid, dcid),
+    };
+    this.#agent = deps.agent
+      ? deps.agent(hooks)
+      : new NodemailerAgent(o, { ...hooks, logger: deps.logger, clock, resolver: deps.resolver });
+    this.#queue = new CopyQueue(o, {
+      clock, agent: this.#agent, logger: deps.logger,
+      nextMid: () => this.#mids.next(),
+      emit: (e) => this.#publish(e),
+    });
   }
 
-  /** Instant; false = dropped (queue full or shutting down), logged and counted. */
+  /** Observe every later event; returns the unsubscribe function. Observers must not throw (it is logged). */
+  subscribe(observer: (e: ForwarderEvent) => void): () => void {
+    this.#observers.push(observer);
+    return () => {
+      const i = this.#observers.indexOf(observer);
+      if (i >= 0) this.#observers.splice(i, 1);
+    };
+  }
+
+  /** Instant; false = dropped (queue full or shutting down), with a `dropped` event. */
   offer(copy: JournalCopy): boolean {
-    return this.#queue.offer(copy);
+    return this.#queue.offer(copy) !== undefined;
   }
 
   /**
    * Offer a copy that is built only if it can be queued: when not even `minBytes` (a lower bound
-   * of its size) fits, it is dropped, logged and counted exactly like a refused `offer`, and
-   * `build` never runs. Saves building, then discarding, megabytes while the intake is stalled.
+   * of its size) fits, it is dropped exactly like a refused `offer`, and `build` never runs.
+   * Saves building, then discarding, megabytes while the intake is stalled.
    */
   offerBuilt(copy: CopyIdentity, minBytes: number, build: () => JournalCopy['raw']): boolean {
     const refused = this.#queue.refusal(minBytes, `this copy at least ${minBytes} bytes, not built`);
     if (refused !== undefined) {
-      this.#queue.refuse(copy, refused);
+      this.#queue.refuse(copy, minBytes, refused);
       return false;
     }
-    return this.#queue.offer({ ...copy, raw: build() });
+    return this.#queue.offer({ ...copy, raw: build() }) !== undefined;
   }
 
   /** Counters of `the.tdc.queue`. */
   counters(): ForwarderCounters {
-    const c = this.#queue.counters();
-    c.connectionsOut = this.#smtp?.connections().total ?? 0;
+    const c = this.#book.counters();
+    c.connectionsOut = this.#agent.stats().connections;
     return c;
   }
 
   /** Counters per intake domain. */
   countersByDomain(): Map<string, ForwarderCounters> {
-    const m = this.#queue.countersByDomain();
-    const conns = this.#smtp?.connections().byDomain ?? new Map<string, number>();
+    const m = this.#book.countersByDomain();
+    const conns = this.#agent.stats().byDomain;
     for (const [domain, c] of m) c.connectionsOut = conns.get(domain) ?? 0;
     return m;
   }
@@ -102,18 +142,29 @@ export class Forwarder {
   reconfigure(options: ForwarderOptions): void {
     validateForwarderOptions(options);
     const o = normalized(options);
-    this.#smtp?.reconfigure(o);
+    this.#agent.reconfigure(o);
     this.#queue.reconfigure(o);
   }
 
-  /** SIGTERM: stop taking copies, wait for the queue to empty or `graceMs`, drop and log the rest. */
+  /** SIGTERM: stop taking copies, wait for the queue to empty or `graceMs`, drop the rest. */
   drain(graceMs: number): Promise<void> {
     return this.#queue.drain(graceMs);
   }
 
-  /** Drop anything still queued (logged), close every connection. */
+  /** Drop anything still queued (with events), close every connection. */
   async close(): Promise<void> {
     this.#queue.close();
-    await this.#smtp?.close();
+    await this.#agent.close();
+  }
+
+  #publish(e: ForwarderEvent): void {
+    if (isCopyEvent(e)) this.#book.observe(e);
+    for (const observer of [...this.#observers]) {
+      try {
+        observer(e);
+      } catch (err) {
+        this.#logger.error(`an observer of the forwarder's ${e.type} event failed: ${describeError(err)}`);
+      }
+    }
   }
 }

@@ -1,13 +1,17 @@
 /**
- * The forwarder's public face: the Forwarder and its shapes (see the brief's contract), plus the
- * classifier and queue pieces the specs and the status module may want by name.
+ * The forwarder's public face: the Forwarder, its shapes, the delivery contract and the event types
+ * (see delivery-agent.ts and events.ts), plus the pure pieces the specs and the status module use.
  * Never imported by milter, policy or journal; imports only this folder.
  */
-export { Forwarder, validateForwarderOptions, type ForwarderDeps } from './forwarder';
+export { Forwarder, validateForwarderOptions, type ForwarderDeps, type AgentHooks } from './forwarder';
 export {
-  QUEUE_NAME, MAX_ATTEMPTS, journalBytes,
-  type JournalCopy, type CopyIdentity, type ForwarderOptions, type CopyEvent, type CopyEventKind, type ForwarderCounters,
-  type DeliverFn, type DeliveryResult, type AttemptContext,
+  QUEUE_NAME, MAX_ATTEMPTS, journalBytes, domainOf,
+  type JournalCopy, type CopyIdentity, type ForwarderOptions, type ForwarderCounters,
 } from './types';
+export type * from './delivery-agent';
+export type * from './events';
+export { connectionsWanted, BACKLOG_PER_CONNECTION, type ConcurrencyLimits } from './concurrency';
+export { IdSequence, ID_EPOCH } from './id-sequence';
+export { CounterBook, isCopyEvent } from './counter-book';
 export { classifyFailure, type Classification, type FailureClass } from './classify';
 export { SmtpAgent, type SmtpAgentDeps } from './smtp-agent';

@@ -19,7 +19,24 @@ import { ConnectFailure, abortError, errorText, isFailover, raceAbort } from './
 import { isPlaintext, sidOfResource, tlsFactsOf } from './nodemailer-peek';
 import { installFastDotStuffing } from './nodemailer-data-stream';
 import { Router, createResolver, type DnsResolverLike, type RouteHost } from './route';
-import { QUEUE_NAME, dcidOf, domainOf, type AttemptContext, type DeliveryResult, type ForwarderOptions, type JournalCopy } from './types';
+import { domainOf, type ForwarderOptions } from './types';
+import type { DeliveryContext, QueuedCopy } from './delivery-agent';
+import type { ConnectionEvent, DnsEvent } from './events';
+
+/** What one attempt returns when the intake took the copy (failures throw; nodemailer-agent.ts classifies). */
+export interface SmtpSent {
+  response: string;
+  dcid?: number;
+}
+
+/** The DCID a failure carries, if this agent attached one. */
+export function dcidOf(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'dcid' in err) {
+    const d = (err as { dcid?: unknown }).dcid;
+    if (typeof d === 'number') return d;
+  }
+  return undefined;
+}
 
 /** Idle pooled connections QUIT after this (nodemailer's own timer): "close when the queue drains". */
 export const IDLE_CLOSE_MS = 1000;
@@ -43,7 +60,9 @@ interface Conn {
   host: string;
   ip: string;
   port: number;
+  localAddress: string;
   transport: Transport;
+  delivered: number;
   sid: string | undefined;
   /** STARTTLS sent, handshake not finished: errors now are TLS errors. */
   tlsPhase: boolean;
@@ -51,7 +70,7 @@ interface Conn {
 }
 
 interface PendingSend {
-  copyId: string;
+  copy: QueuedCopy;
   dcid: number | undefined;
   guard: AbortController;
 }
@@ -67,12 +86,19 @@ export interface SmtpDeliveryDeps {
   clock: Clock;
   /** Tests: a resolver instead of dns.promises.Resolver on options.dnsServers. */
   resolver?: DnsResolverLike;
+  /** The forwarder's DCID sequence. */
+  nextDcid: () => number;
+  /** Connection and DNS facts, for the mail log and the tests. */
+  onEvent: (e: ConnectionEvent | DnsEvent) => void;
+  /** A connection took a copy. */
+  onDeliveryStart: (copy: QueuedCopy, dcid: number) => void;
 }
 
 export class SmtpDelivery {
   #o: ForwarderOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
+  readonly #hooks: Pick<SmtpDeliveryDeps, 'nextDcid' | 'onEvent' | 'onDeliveryStart'>;
   #router: Router;
   readonly #customResolver: boolean;
   readonly #slots: ConnectionSlots;
@@ -81,7 +107,6 @@ export class SmtpDelivery {
   readonly #bySid = new Map<string, Conn>();
   readonly #sends = new Map<string, PendingSend>();
   readonly #byDomain = new Map<string, number>();
-  #dcid = 0;
   #sendSeq = 0;
   #closed = false;
   #allClosed: (() => void)[] = [];
@@ -92,6 +117,7 @@ export class SmtpDelivery {
     this.#o = { ...options };
     this.#log = deps.logger;
     this.#clock = deps.clock;
+    this.#hooks = deps;
     this.#customResolver = deps.resolver !== undefined;
     this.#router = new Router(deps.resolver ?? createResolver(options.dnsServers, options.connectTimeout), deps.clock,
       { relay: options.relay, mxPort: options.mxPort });
@@ -122,7 +148,7 @@ export class SmtpDelivery {
   }
 
   /** One delivery attempt (the queue's DeliverFn). */
-  readonly deliver = async (copy: JournalCopy, ctx: AttemptContext): Promise<DeliveryResult> => {
+  readonly deliver = async (copy: QueuedCopy, ctx: DeliveryContext): Promise<SmtpSent> => {
     if (this.#closed) throw new TdcError('ECONFIG', 'forwarder closed');
     const domain = domainOf(copy.intakeAddress);
     if (!domain || copy.intakeAddress.indexOf('@') < 1 || /[\s<>]/.test(copy.intakeAddress)) {
@@ -214,11 +240,11 @@ export class SmtpDelivery {
     for (const t of [...this.#transports.values()]) if (t.inFlight === 0) this.#retire(t, false);
   }
 
-  async #send(t: Transport, copy: JournalCopy, ctx: AttemptContext): Promise<DeliveryResult> {
+  async #send(t: Transport, copy: QueuedCopy, ctx: DeliveryContext): Promise<SmtpSent> {
     this.#sendSeq += 1;
     const token = `<tdc.${this.#sendSeq}.${copy.id.replace(/[^A-Za-z0-9.-]/g, '_')}@forwarder.invalid>`;
     const guard = new AbortController();
-    const pending: PendingSend = { copyId: copy.id, dcid: undefined, guard };
+    const pending: PendingSend = { copy, dcid: undefined, guard };
     this.#sends.set(token, pending);
     t.inFlight += 1;
     try {
@@ -268,8 +294,7 @@ export class SmtpDelivery {
       return;
     }
     const port = t.host.port;
-    this.#dcid += 1;
-    const dcid = this.#dcid;
+    const dcid = this.#hooks.nextDcid();
     let settled = false;
     const socket = net.connect({ host: ip, port, family: net.isIPv6(ip) ? 6 : 4 });
     const fail = (err: ConnectFailure): void => {
@@ -277,7 +302,10 @@ export class SmtpDelivery {
       settled = true;
       timer.cancel();
       socket.destroy();
-      this.#log.warn(`Connection error DCID ${dcid} domain ${QUEUE_NAME} IP ${ip} port ${port} host ${t.host.name} reason: ${err.message}`);
+      this.#hooks.onEvent({
+        type: 'connection_error', at: this.#clock.now(), dcid, destination: t.domain, host: t.host.name, ip, port,
+        localAddress: socket.localAddress ?? '', details: err.code === 'ETIMEDOUT' ? 'timeout' : connectDetails(err.originalCode), reason: err.message,
+      });
       this.#connectNext(t, addresses, err, callback);
     };
     const timer = this.#clock.setTimer(this.#o.connectTimeout, () => {
@@ -292,11 +320,11 @@ export class SmtpDelivery {
       timer.cancel();
       socket.removeAllListeners('error');
       socket.on('error', () => {}); // nodemailer attaches its own handler next; this one only keeps a stray error from throwing
-      const conn: Conn = { dcid, domain: t.domain, host: t.host.name, ip, port, transport: t, sid: undefined, tlsPhase: false, tlsLogged: false };
+      const conn: Conn = { dcid, domain: t.domain, host: t.host.name, ip, port, localAddress: socket.localAddress ?? '', transport: t, sid: undefined, tlsPhase: false, tlsLogged: false, delivered: 0 };
       this.#conns.add(conn);
       this.#byDomain.set(t.domain, (this.#byDomain.get(t.domain) ?? 0) + 1);
       socket.once('close', () => this.#closedConn(conn));
-      this.#log.info(`New SMTP DCID ${dcid} interface ${socket.localAddress ?? '?'} address ${ip} port ${port}`);
+      this.#hooks.onEvent({ type: 'connection_opened', at: this.#clock.now(), dcid, destination: t.domain, host: t.host.name, ip, port, localAddress: socket.localAddress ?? '' });
       callback(null, { connection: socket, logger: this.#connLogger(conn) });
     });
   }
@@ -306,7 +334,7 @@ export class SmtpDelivery {
     if (conn.sid !== undefined) this.#bySid.delete(conn.sid);
     const n = (this.#byDomain.get(conn.domain) ?? 1) - 1;
     this.#byDomain.set(conn.domain, Math.max(0, n));
-    this.#log.info(`DCID ${conn.dcid} close`);
+    this.#hooks.onEvent({ type: 'connection_closed', at: this.#clock.now(), dcid: conn.dcid, destination: conn.domain, delivered: conn.delivered });
     this.#slots.release();
     if (this.#conns.size === 0 && this.#allClosed.length > 0) {
       const waiters = this.#allClosed;
@@ -319,7 +347,7 @@ export class SmtpDelivery {
     if (conn.tlsLogged || conn.sid === undefined) return;
     conn.tlsLogged = true;
     const f = tlsFactsOf(conn.transport.pool, conn.sid);
-    this.#log.info(`DCID ${conn.dcid} TLS success protocol ${f?.protocol ?? 'unknown'} cipher ${f?.cipher ?? 'unknown'}`);
+    this.#hooks.onEvent({ type: 'tls_established', at: this.#clock.now(), dcid: conn.dcid, destination: conn.domain, protocol: f?.protocol ?? 'unknown', cipher: f?.cipher ?? 'unknown' });
   }
 
   /** The logger nodemailer's SMTPConnection gets for one of our sockets (bunyan style calls). */
@@ -355,11 +383,12 @@ export class SmtpDelivery {
     Object.assign(err, extra);
     const c = classifyFailure(err);
     const why = errorText(err);
-    if (c.cls === 'tls') {
-      this.#log.warn(`DCID ${conn.dcid} TLS failed: ${c.detail} (host ${conn.host} IP ${conn.ip} port ${conn.port})`);
-    } else {
-      this.#log.warn(`Connection error DCID ${conn.dcid} domain ${QUEUE_NAME} IP ${conn.ip} port ${conn.port} host ${conn.host} reason: ${why}`);
-    }
+    const code = (err as { code?: unknown; originalCode?: unknown });
+    this.#hooks.onEvent({
+      type: 'connection_error', at: this.#clock.now(), dcid: conn.dcid, destination: conn.domain, host: conn.host, ip: conn.ip, port: conn.port,
+      localAddress: conn.localAddress, reason: c.cls === 'tls' ? c.detail : why,
+      details: c.cls === 'tls' ? 'tls' : code.code === 'ETIMEDOUT' ? 'timeout' : connectDetails(typeof code.originalCode === 'string' ? code.originalCode : typeof code.code === 'string' ? code.code : undefined),
+    });
   }
 
   /** The pool's logger: only "Sending message <token> using #cid" matters — the delivery start. */
@@ -382,18 +411,25 @@ export class SmtpDelivery {
   #deliveryStart(t: Transport, cid: number, pending: PendingSend): void {
     const sid = sidOfResource(t.pool, cid);
     const conn = sid === undefined ? undefined : this.#bySid.get(sid);
-    if (!conn || sid === undefined) {
-      this.#log.info(`Delivery start MID ${pending.copyId} to RID [0]`);
-      return;
-    }
+    if (!conn || sid === undefined) return;
     pending.dcid = conn.dcid;
     if (isPlaintext(t.pool, sid) === true) {
       // requireTLS makes this impossible; if it ever happens, the copy is not sent in the clear.
-      this.#log.error(`DCID ${conn.dcid} MID ${pending.copyId}: connection is not encrypted; delivery stopped`);
+      this.#log.error(`DCID ${conn.dcid} MID ${pending.copy.mid}: connection is not encrypted; delivery stopped`);
       pending.guard.abort(new Error('plaintext connection'));
       return;
     }
     this.#logTls(conn);
-    this.#log.info(`Delivery start DCID ${conn.dcid} MID ${pending.copyId} to RID [0]`);
+    conn.delivered += 1;
+    this.#hooks.onDeliveryStart(pending.copy, conn.dcid);
   }
+}
+
+/** The gateway's `details:` word for a socket error code. */
+function connectDetails(code: string | undefined): string {
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
+  if (code === 'ETIMEDOUT') return 'timeout';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'unreachable';
+  return 'error';
 }

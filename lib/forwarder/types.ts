@@ -1,6 +1,6 @@
 /**
- * The forwarder's public shapes (the contract app.ts builds against) and the seam between the
- * queue (when) and the delivery agent (how): `DeliverFn`.
+ * The forwarder's public shapes (the contract app.ts builds against): copies, options, counters.
+ * The seam between the queue (when) and a delivery agent (how) is delivery-agent.ts.
  * Imports nothing but node types; never imports milter, policy or journal.
  */
 
@@ -66,31 +66,22 @@ export interface ForwarderOptions {
   mxPort?: number;
 }
 
-export type CopyEventKind = 'enqueued' | 'attempt' | 'delivered' | 'retry' | 'hard_bounce' | 'dropped';
-
-export interface CopyEvent {
-  kind: CopyEventKind;
-  copyId: string;
-  queueId: string;
-  /** Epoch ms on the forwarder's clock. */
-  at: number;
-  /** Delivery connection id (Cisco's DCID) when one was involved. */
-  dcid?: number;
-  detail: string;
-}
-
 export interface ForwarderCounters {
-  /** Copies in the queue, in flight included. */
+  /** Copies in the queue, in flight included (tophosts' Active Recip.). */
   activeRecipients: number;
   connectionsOut: number;
   delivered: number;
   /** Failed attempts that were retried. */
   softBounced: number;
+  /**
+   * Copies the intake refused for good, and (the gateway's view) copies removed from the queue
+   * undelivered after an attempt: retries spent, max_queue_age, or still unsent at shutdown.
+   */
   hardBounced: number;
+  /** Copies never attempted: refused at offer (queue full, shutting down) or never sent before they left. */
   dropped: number;
   queuedBytes: number;
-  /** Copies offered, including those refused at once (queue full, shutting down), which also count
-   *  as dropped: enqueued = delivered + hardBounced + dropped + activeRecipients. */
+  /** Copies offered, including those refused at once: enqueued = delivered + hardBounced + dropped + activeRecipients. */
   enqueued: number;
 }
 
@@ -99,35 +90,6 @@ export function zeroCounters(): ForwarderCounters {
     activeRecipients: 0, connectionsOut: 0, delivered: 0, softBounced: 0,
     hardBounced: 0, dropped: 0, queuedBytes: 0, enqueued: 0,
   };
-}
-
-/** What one delivery attempt is told. */
-export interface AttemptContext {
-  /** 1 for the first attempt, 2 for the retry. */
-  attempt: number;
-  /** Aborted when the copy reaches maxQueueAge or the forwarder shuts down. */
-  signal: AbortSignal;
-}
-
-/** A successful attempt: the intake's final reply. */
-export interface DeliveryResult {
-  response: string;
-  dcid?: number;
-}
-
-/**
- * One delivery attempt of one copy. Resolves when the intake accepted it; rejects with the failure
- * (an Error, possibly carrying `dcid`), which the classifier maps onto the retry table.
- */
-export type DeliverFn = (copy: JournalCopy, ctx: AttemptContext) => Promise<DeliveryResult>;
-
-/** The DCID a failure carries, if the delivery agent attached one. */
-export function dcidOf(err: unknown): number | undefined {
-  if (typeof err === 'object' && err !== null && 'dcid' in err) {
-    const d = (err as { dcid?: unknown }).dcid;
-    if (typeof d === 'number') return d;
-  }
-  return undefined;
 }
 
 /** Lower-case domain of an address (after the last '@'), '' when there is none. */

@@ -1,10 +1,11 @@
 /**
- * The `status` and `track` CLI commands as functions: ask the daemon, format, and say what to print
+ * The `status`, `tophosts` and `track` CLI commands as functions: ask the daemon, format, and say what to print
  * and which exit code to use, so main.ts only writes the result. Imports status siblings only.
  */
 import { describeError } from '../util/errors';
 import { fetchStatus, fetchTrack, StatusClientError, type FetchOptions } from './client';
 import { formatStatusTable, formatTrack } from './format';
+import { formatTophosts } from './tophosts';
 
 export interface CommandResult {
   /** 0 ok; 1 the daemon is not reachable or the id is unknown; 2 bad usage. */
@@ -33,6 +34,17 @@ export async function statusCommand(listen: string, options: CommandOptions = {}
   try {
     const status = await fetchStatus(listen, options);
     return { exitCode: 0, stdout: options.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable(status), stderr: '' };
+  } catch (err) {
+    return failed(err);
+  }
+}
+
+/** `tdc-milter tophosts`: the gateway's layout of the same numbers. */
+export async function tophostsCommand(listen: string, options: CommandOptions = {}): Promise<CommandResult> {
+  if (listen === 'no') return off();
+  try {
+    const status = await fetchStatus(listen, options);
+    return { exitCode: 0, stdout: options.json === true ? `${JSON.stringify([status.queue, ...status.domains], null, 2)}\n` : formatTophosts(status), stderr: '' };
   } catch (err) {
     return failed(err);
   }

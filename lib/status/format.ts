@@ -54,7 +54,17 @@ export function formatStatusTable(status: StatusJson): string {
   return `${out.join('\n')}\n`;
 }
 
-/** One block per copy: a heading, one line per event (time, event, DCID, detail), the state. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Message tracking's time stamp, in UTC: '16 Feb 2024 21:19:24 (GMT +00:00)'. */
+export function trackingTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${p2(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} (GMT +00:00)`;
+}
+
+/** One block per copy: message tracking's summary line, a heading, one line per event (time, event, DCID, detail), the state. */
 export function formatTrack(records: readonly TrackRecordJson[]): string {
   const dcidText = (dcid: number | undefined) => (dcid === undefined ? '-' : `DCID ${dcid}`);
   const all = records.flatMap((r) => r.events);
@@ -63,10 +73,10 @@ export function formatTrack(records: readonly TrackRecordJson[]): string {
   const dcidWidth = Math.max(0, ...all.map((e) => dcidText(e.dcid).length));
 
   const blocks = records.map((r) => {
-    const head = [`copy ${oneLine(r.copyId, 200)}`, `queue id ${oneLine(r.queueId, 200)}`];
+    const head = [`copy ${oneLine(r.copyId, 200)}`, `MID ${r.mid}`, `queue id ${oneLine(r.queueId, 200)}`];
     head.push(`Message-ID ${r.messageId ? oneLine(r.messageId, 500) : '(none)'}`);
     if (r.intakeAddress) head.push(`intake ${oneLine(r.intakeAddress, 300)}`);
-    const lines = [head.join('  ')];
+    const lines = [`${trackingTime(r.summaryAt)} ${oneLine(r.summary, 300)}`, head.join('  ')];
     r.events.forEach((e, i) => {
       if (i === 1 && r.omittedEvents > 0) lines.push(`  … ${plural(r.omittedEvents, 'event')} left out`);
       lines.push(`  ${e.at.padEnd(timeWidth)}  ${e.kind.padEnd(kindWidth)}  ${dcidText(e.dcid).padEnd(dcidWidth)}  ${oneLine(e.detail)}`.trimEnd());

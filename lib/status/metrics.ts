@@ -74,7 +74,7 @@ const QUEUE_METRICS: readonly [string, string, QueueField, 'counter' | 'gauge'][
   ['tdc_enqueued_total', 'Journal copies taken into the queue', 'enqueued', 'counter'],
   ['tdc_delivered_total', 'Journal copies accepted by the intake', 'delivered', 'counter'],
   ['tdc_soft_bounced_total', 'Delivery attempts that failed temporarily (the copy is retried)', 'softBounced', 'counter'],
-  ['tdc_hard_bounced_total', 'Journal copies refused permanently by the intake', 'hardBounced', 'counter'],
+  ['tdc_hard_bounced_total', 'Journal copies refused for good by the intake, or removed from the queue undelivered after an attempt (retries spent, max_queue_age, shutdown)', 'hardBounced', 'counter'],
 ];
 
 const MILTER_METRICS: readonly [string, string, keyof MilterStatsSnapshot, 'counter' | 'gauge'][] = [
@@ -98,6 +98,8 @@ export class StatusMetrics {
   readonly #decisions: Counter<'policy' | 'outcome'>;
   readonly #eob: Histogram;
   readonly #journal: Histogram;
+  readonly #attempts: Counter<'outcome' | 'kind'>;
+  readonly #connectionErrors: Counter<'details'>;
   readonly #lag: Histogram;
   readonly #reloadOk: Gauge;
   readonly #reloadAt: Gauge;
@@ -173,6 +175,18 @@ export class StatusMetrics {
       buckets: [...EOB_BUCKETS],
       registers,
     });
+    this.#attempts = new Counter({
+      name: 'tdc_delivery_attempts_total',
+      help: 'Delivery attempts by outcome and by the retry-table row of a failure (kind)',
+      labelNames: ['outcome', 'kind'],
+      registers,
+    });
+    this.#connectionErrors = new Counter({
+      name: 'tdc_connection_errors_total',
+      help: 'Connections to the intake that failed, by the gateway\'s details word (timeout, refused, reset, tls)',
+      labelNames: ['details'],
+      registers,
+    });
     this.#lag = new Histogram({
       name: 'tdc_copy_lag_seconds',
       help: 'Time from a journal copy entering the queue to the intake accepting it',
@@ -184,7 +198,7 @@ export class StatusMetrics {
     const dropped = this.#dropped;
     new Counter({
       name: 'tdc_dropped_total',
-      help: 'Journal copies given up, by reason (queue_full, too_old, retries_spent, shutting_down)',
+      help: 'Journal copies never attempted and given up, by reason (queue_full, shutting_down, too_old); one removed after an attempt counts in tdc_hard_bounced_total, as the gateway counts it',
       labelNames: ['destination', 'reason'], registers,
       collect() {
         this.reset();
@@ -240,8 +254,19 @@ export class StatusMetrics {
     if (ok) this.#reloadAt.set(when / 1000);
   }
 
-  /** One event of the forwarder's stream: drops by reason, last delivery, copy lag. */
+  /**
+   * One event of the forwarder's stream: drops by reason, last delivery, copy lag, attempts by
+   * outcome and retry-table row, connection errors (the queue counters are read at scrape).
+   */
   observeForwarderEvent(e: ForwarderEvent): void {
+    if (e.type === 'delivered' || e.type === 'soft_bounce' || e.type === 'hard_bounce') {
+      this.#attempts.inc({ outcome: e.result.outcome, kind: e.result.kind ?? 'none' });
+    } else if (e.type === 'dropped' && e.reason === 'retries_spent' && e.last) {
+      // The last failed attempt of a copy: no soft_bounce event follows it.
+      this.#attempts.inc({ outcome: e.last.outcome, kind: e.last.kind ?? 'none' });
+    } else if (e.type === 'connection_error') {
+      this.#connectionErrors.inc({ details: e.details });
+    }
     switch (e.type) {
       case 'enqueued':
         this.#enqueuedAt.set(e.copy.copyId, e.at);
@@ -262,6 +287,8 @@ export class StatusMetrics {
         return;
       case 'dropped':
         this.#enqueuedAt.delete(e.copy.copyId);
+        // Removed after an attempt: the gateway counts it hard bounced (tdc_hard_bounced_total).
+        if (e.attempted) return;
         this.#countDrop(QUEUE_DESTINATION, e.reason);
         if (e.copy.destination !== '') this.#countDrop(e.copy.destination, e.reason);
         return;

@@ -9,6 +9,8 @@ import type { CopyEventKind, CopyRecord, CopyState, TrackLookup, TrackMatch } fr
 export interface DestinationJson extends QueueCounters {
   /** `the.tdc.queue` or an intake domain. */
   destination: string;
+  /** Its last delivery attempt failed on the connection (tophosts' `*`). */
+  down: boolean;
 }
 
 export interface StatusJson {
@@ -46,11 +48,14 @@ export interface StatusInput {
   milter: MilterStatsSnapshot;
   tracking?: { size: number; capacity: number };
   pid?: number;
+  /** Whether a destination was down as of its last delivery attempt (HostDownState). */
+  isDown?: (destination: string) => boolean;
 }
 
-function row(destination: string, c: QueueCounters): DestinationJson {
+function row(destination: string, c: QueueCounters, isDown: ((d: string) => boolean) | undefined): DestinationJson {
   return {
     destination,
+    down: isDown?.(destination) ?? false,
     activeRecipients: c.activeRecipients,
     connectionsOut: c.connectionsOut,
     delivered: c.delivered,
@@ -74,8 +79,8 @@ export function buildStatusJson(input: StatusInput): StatusJson {
     statusListen: input.statusListen,
     journaling: input.journaling,
     intakeAddress: input.intakeAddress ?? '',
-    queue: row(QUEUE_DESTINATION, input.queue.total),
-    domains: [...input.queue.byDomain.keys()].sort().map((d) => row(d, input.queue.byDomain.get(d)!)),
+    queue: row(QUEUE_DESTINATION, input.queue.total, input.isDown),
+    domains: [...input.queue.byDomain.keys()].sort().map((d) => row(d, input.queue.byDomain.get(d)!, input.isDown)),
     milter: { ...input.milter },
     tracking: { copies: input.tracking?.size ?? 0, capacity: input.tracking?.capacity ?? 0 },
   };
@@ -91,12 +96,16 @@ export interface TrackEventJson {
 
 export interface TrackRecordJson {
   copyId: string;
+  mid: number;
   queueId: string;
   messageId: string;
   intakeAddress: string;
   state: CopyState;
   final: boolean;
   omittedEvents: number;
+  /** Message tracking's one-line summary in the gateway's words, and when (ISO 8601, UTC). */
+  summary: string;
+  summaryAt: string;
   events: TrackEventJson[];
 }
 
@@ -110,12 +119,15 @@ export interface TrackJson {
 export function trackRecordJson(rec: CopyRecord): TrackRecordJson {
   return {
     copyId: rec.copyId,
+    mid: rec.mid,
     queueId: rec.queueId,
     messageId: rec.messageId,
     intakeAddress: rec.intakeAddress,
     state: rec.state,
     final: rec.final,
     omittedEvents: rec.omittedEvents,
+    summary: rec.summary,
+    summaryAt: new Date(rec.summaryAt).toISOString(),
     events: rec.events.map((e) => {
       const out: TrackEventJson = { kind: e.kind, at: new Date(e.at).toISOString(), detail: e.detail };
       if (e.dcid !== undefined) out.dcid = e.dcid;

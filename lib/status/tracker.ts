@@ -1,21 +1,13 @@
 /**
  * Message tracking: the life of every journal copy over a bounded recent history (oldest evicted),
- * fed with the forwarder's copy events. Lookup by copy id, by MTA queue id or by Message-ID.
- * Imports only the *types* of the forwarder's contract.
+ * subscribed to the forwarder's event stream (the copy events carry everything: ids, Message-ID,
+ * intake, outcome). Lookup by copy id, MID, MTA queue id or Message-ID; each copy carries message
+ * tracking's one-line summary in the gateway's words. Imports only the *types* of the forwarder.
  */
-import type { CopyEvent } from '../forwarder';
+import type { CopyEvent, DeliveryResult, ForwarderEvent } from '../forwarder';
 
-export type CopyEventKind = CopyEvent['kind'];
-export type TrackedEvent = CopyEvent;
-
-/** What the app knows when it offers a copy: the forwarder's `JournalCopy` without the bytes will do. */
-export interface TrackedCopy {
-  id: string;
-  queueId: string;
-  /** The original message's Message-ID header value, '' when it had none. */
-  messageId: string;
-  intakeAddress?: string;
-}
+/** The history's event kinds: the queue's copy event types. */
+export type CopyEventKind = CopyEvent['type'];
 
 /** Where a copy stands. The last three are final. */
 export type CopyState = 'queued' | 'delivering' | 'retrying' | 'delivered' | 'hard_bounce' | 'dropped';
@@ -31,18 +23,24 @@ export interface CopyHistoryEntry {
 
 export interface CopyRecord {
   copyId: string;
+  /** The gateway-style MID. */
+  mid: number;
   queueId: string;
   messageId: string;
   intakeAddress: string;
   state: CopyState;
   final: boolean;
+  /** Message tracking's one-line summary (gateway wording, without the time). */
+  summary: string;
+  /** When the state in `summary` was reached (epoch ms). */
+  summaryAt: number;
   /** Events in the order they happened. */
   events: CopyHistoryEntry[];
   /** Middle events left out because one copy had more than `maxEventsPerCopy`. */
   omittedEvents: number;
 }
 
-export type TrackMatch = 'copy' | 'queue' | 'message-id';
+export type TrackMatch = 'copy' | 'mid' | 'queue' | 'message-id';
 
 export interface TrackLookup {
   matchedBy: TrackMatch;
@@ -56,14 +54,55 @@ export interface TrackerOptions {
   maxEventsPerCopy?: number;
 }
 
-const STATE_AFTER: Record<CopyEventKind, CopyState> = {
-  enqueued: 'queued',
-  attempt: 'delivering',
-  retry: 'retrying',
-  delivered: 'delivered',
-  hard_bounce: 'hard_bounce',
-  dropped: 'dropped',
-};
+/** The gateway's name for the intake service, as its lines and message tracking write it. */
+export const SETD = 'Cisco Secure Email Threat Defense';
+
+/** "4.3.0 Temporary failure at intake ('451 4.3.0 try later')". */
+export function resultText(r: DeliveryResult): string {
+  return r.reply === '' ? `${r.dsn} ${r.detail}` : `${r.dsn} ${r.detail} ('${r.reply}')`;
+}
+
+/** The history line of one copy event. */
+function detailOf(e: CopyEvent): string {
+  switch (e.type) {
+    case 'enqueued': return `MID ${e.copy.mid} queued for ${e.copy.intakeAddress} (${e.copy.bytes} bytes)`;
+    case 'attempt': return `attempt ${e.attempt} of 2`;
+    case 'delivery_start': return `delivery start, attempt ${e.attempt}`;
+    case 'delivered': return e.result.reply;
+    case 'soft_bounce': return `${resultText(e.result)}; retry in ${Number((e.retryInMs / 1000).toFixed(3))} s`;
+    case 'hard_bounce': return resultText(e.result);
+    case 'dropped': return e.last ? `${e.detail} (last: ${resultText(e.last)})` : e.detail;
+  }
+}
+
+function stateOf(e: CopyEvent): CopyState {
+  switch (e.type) {
+    case 'enqueued': return 'queued';
+    case 'attempt':
+    case 'delivery_start': return 'delivering';
+    case 'soft_bounce': return 'retrying';
+    case 'delivered': return 'delivered';
+    case 'hard_bounce': return 'hard_bounce';
+    // The gateway's view: removed after an attempt is a hard bounce.
+    case 'dropped': return e.attempted ? 'hard_bounce' : 'dropped';
+  }
+}
+
+/** Message tracking's summary line for a copy in its state (the gateway's wording where it has one). */
+export function summaryOf(mid: number, e: CopyEvent): string {
+  const head = `TDC: Message ${mid}`;
+  switch (e.type) {
+    case 'delivered': return `${head} was successfully delivered for scanning with ${SETD}.`;
+    case 'hard_bounce':
+      return e.result.kind === 'tls' ? `${head} delivery failed to ${SETD}: TLS Error.` : `${head} delivery failed to ${SETD}: Hard Bounced.`;
+    case 'dropped':
+      return e.attempted
+        ? `${head} delivery failed to ${SETD}: Hard Bounced.`
+        : `${head} was not delivered to ${SETD}: dropped (${e.detail.replace(/ \(.*$/, '')}).`;
+    case 'soft_bounce': return `${head} delivery to ${SETD} was delayed; retrying.`;
+    default: return `${head} is queued for delivery to ${SETD}.`;
+  }
+}
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -84,6 +123,7 @@ export class CopyTracker {
   readonly #records = new Map<string, CopyRecord>();
   readonly #byQueue = new Map<string, Set<string>>();
   readonly #byMessageId = new Map<string, Set<string>>();
+  readonly #byMid = new Map<number, string>();
 
   constructor(options: TrackerOptions = {}) {
     this.capacity = positiveInteger('capacity', options.capacity, 10_000);
@@ -96,25 +136,14 @@ export class CopyTracker {
     return this.#records.size;
   }
 
-  /**
-   * The copy as the app offers it (call just before `forwarder.offer`): this is where the original
-   * Message-ID and the intake address come from. Events may also arrive first; both orders work.
-   */
-  noteCopy(copy: TrackedCopy): void {
-    const rec = this.#ensure(copy.id, copy.queueId);
-    if (copy.intakeAddress !== undefined && rec.intakeAddress === '') rec.intakeAddress = copy.intakeAddress;
-    if (copy.messageId !== '' && rec.messageId === '') {
-      rec.messageId = copy.messageId;
-      const key = messageIdKey(copy.messageId);
-      if (key !== '') addTo(this.#byMessageId, key, rec.copyId);
-    }
-  }
-
-  /** One event of a copy's life (the forwarder's `onEvent`). */
-  record(event: TrackedEvent): void {
-    const rec = this.#ensure(event.copyId, event.queueId);
-    const entry: CopyHistoryEntry = { kind: event.kind, at: event.at, detail: event.detail };
-    if (event.dcid !== undefined) entry.dcid = event.dcid;
+  /** One event of the forwarder's stream; connection and DNS events are not a copy's. */
+  record(event: ForwarderEvent): void {
+    if (!('copy' in event) || event.type === 'dns_error') return;
+    const e: CopyEvent = event;
+    const rec = this.#ensure(e);
+    const entry: CopyHistoryEntry = { kind: e.type, at: e.at, detail: detailOf(e) };
+    const dcid = e.type === 'delivery_start' ? e.dcid : 'result' in e ? e.result.dcid : e.type === 'dropped' ? e.last?.dcid : undefined;
+    if (dcid !== undefined) entry.dcid = dcid;
     if (rec.events.length >= this.maxEventsPerCopy) {
       // Keep the first event (when it was queued) and the most recent ones.
       rec.events.splice(1, 1);
@@ -123,9 +152,17 @@ export class CopyTracker {
     rec.events.push(entry);
     // A final state stays final: a late event (e.g. a stray retry) must not reopen it.
     if (!rec.final) {
-      rec.state = STATE_AFTER[event.kind];
+      rec.state = stateOf(e);
       rec.final = FINAL_STATES.includes(rec.state);
+      rec.summary = summaryOf(rec.mid, e);
+      rec.summaryAt = e.at;
     }
+  }
+
+  /** The copy with this MID, if still remembered. */
+  byMid(mid: number): CopyRecord | undefined {
+    const id = this.#byMid.get(mid);
+    return id === undefined ? undefined : this.byCopyId(id);
   }
 
   byCopyId(copyId: string): CopyRecord | undefined {
@@ -157,10 +194,12 @@ export class CopyTracker {
     return key === '' ? [] : this.#collect(this.#byMessageId.get(key));
   }
 
-  /** Copy id first, then queue id, then Message-ID; undefined when nothing in the history matches. */
+  /** Copy id first, then MID, then queue id, then Message-ID; undefined when nothing in the history matches. */
   find(id: string): TrackLookup | undefined {
     const one = this.byCopyId(id);
     if (one) return { matchedBy: 'copy', records: [one] };
+    const byNumber = /^\d{1,15}$/.test(id) ? this.byMid(Number(id)) : undefined;
+    if (byNumber) return { matchedBy: 'mid', records: [byNumber] };
     const queue = this.byQueueId(id);
     if (queue.length > 0) return { matchedBy: 'queue', records: queue };
     const byMid = this.byMessageId(id);
@@ -168,12 +207,19 @@ export class CopyTracker {
     return undefined;
   }
 
-  #ensure(copyId: string, queueId: string): CopyRecord {
+  #ensure(e: CopyEvent): CopyRecord {
+    const { copyId, queueId, mid, messageId, intakeAddress } = e.copy;
     let rec = this.#records.get(copyId);
     if (rec) return rec;
-    rec = { copyId, queueId, messageId: '', intakeAddress: '', state: 'queued', final: false, events: [], omittedEvents: 0 };
+    rec = {
+      copyId, mid, queueId, messageId, intakeAddress, state: 'queued', final: false,
+      summary: `TDC: Message ${mid} is queued for delivery to ${SETD}.`, summaryAt: e.at, events: [], omittedEvents: 0,
+    };
     this.#records.set(copyId, rec);
     addTo(this.#byQueue, queueId, copyId);
+    this.#byMid.set(mid, copyId);
+    const key = messageIdKey(messageId);
+    if (key !== '') addTo(this.#byMessageId, key, copyId);
     while (this.#records.size > this.capacity) this.#evictOldest();
     return rec;
   }
@@ -184,6 +230,7 @@ export class CopyTracker {
     const rec = this.#records.get(oldest.value)!;
     this.#records.delete(oldest.value);
     removeFrom(this.#byQueue, rec.queueId, rec.copyId);
+    this.#byMid.delete(rec.mid);
     if (rec.messageId !== '') removeFrom(this.#byMessageId, messageIdKey(rec.messageId), rec.copyId);
   }
 

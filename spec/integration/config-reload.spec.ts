@@ -11,6 +11,7 @@ import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-proc
 import { until } from '../support/forwarder-harness';
 import { freePorts } from '../support/mta-sandbox';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';
+import { finalLinesOf, outcomeOf } from '../support/gateway-log';
 
 function getMetrics(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -89,8 +90,8 @@ command_timeout = 5s
     await until(() => intake.received.length === 2, 15_000, 'the second copy at the intake');
     expect(intake.received.map((r) => r.secure)).toEqual([true, true]);
     // The intake may hold the copy a moment before the daemon has read its reply and logged it.
-    await daemon.waitForLine(/Message done .*MID CFGA2\.1 /, 10_000);
-    expect(daemon.matching(/Message done .*MID CFGA2\.1 /)).toHaveLength(1);
+    await until(() => finalLinesOf(daemon!.lines, 'CFGA2.1').length > 0, 10_000, 'the delivered line of CFGA2.1');
+    expect(finalLinesOf(daemon!.lines, 'CFGA2.1').map(outcomeOf)).toEqual(['delivered']);
 
     fs.copyFileSync(TEST_CA_FILE, caFile);
     daemon.signal('SIGHUP');

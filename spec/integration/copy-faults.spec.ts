@@ -18,6 +18,7 @@ import { ScriptedIntake, SilentServer, closedPort } from '../support/scripted-in
 import { SmtpClient } from '../support/smtp-client';
 import { TestDnsServer } from '../support/dns-server';
 import { until } from '../support/forwarder-harness';
+import { finalLinesOf, outcomeOf } from '../support/gateway-log';
 
 jest.setTimeout(120_000);
 
@@ -90,11 +91,11 @@ interface FaultCase {
 }
 
 const CASES: FaultCase[] = [
-  { name: 'intake refusing connections', finals: ['dropped'], setup: async () => ({ relay: `[127.0.0.1]:${await closedPort()}`, close: async () => {} }) },
-  { name: 'intake hanging after the greeting', finals: ['dropped'], setup: async () => { const h = await hangingServer(); return { relay: `[127.0.0.1]:${h.port}`, close: h.close }; } },
-  { name: 'intake dropping the connection mid-DATA', finals: ['dropped'], setup: async () => { const d = await midDataDropper(); return { relay: `[127.0.0.1]:${d.port}`, close: d.close }; } },
+  { name: 'intake refusing connections', finals: ['hard'], setup: async () => ({ relay: `[127.0.0.1]:${await closedPort()}`, close: async () => {} }) },
+  { name: 'intake hanging after the greeting', finals: ['hard'], setup: async () => { const h = await hangingServer(); return { relay: `[127.0.0.1]:${h.port}`, close: h.close }; } },
+  { name: 'intake dropping the connection mid-DATA', finals: ['hard'], setup: async () => { const d = await midDataDropper(); return { relay: `[127.0.0.1]:${d.port}`, close: d.close }; } },
   {
-    name: 'intake answering 4xx', finals: ['dropped'],
+    name: 'intake answering 4xx', finals: ['hard'],
     setup: async () => {
       const i = await ScriptedIntake.start({ replies: Array.from({ length: 4 * N }, () => ({ stage: 'data' as const, code: 451, message: 'try later' })) });
       return { relay: `[127.0.0.1]:${i.port}`, close: () => i.close() };
@@ -111,9 +112,10 @@ const CASES: FaultCase[] = [
     name: 'intake with an untrusted TLS certificate (verified TLS: refused, 5.7.10)', finals: ['hard'],
     setup: async () => { const i = await ScriptedIntake.start({ cert: 'untrusted' }); return { relay: `[127.0.0.1]:${i.port}`, close: () => i.close() }; },
   },
-  { name: 'DNS failing (SERVFAIL for the intake domain)', finals: ['dropped'], setup: async () => ({ relay: undefined, close: async () => {} }) },
+  { name: 'DNS failing (SERVFAIL for the intake domain)', finals: ['hard'], setup: async () => ({ relay: undefined, close: async () => {} }) },
   {
-    name: 'queue full (queue_max_messages = 2, intake silent)', finals: ['dropped'],
+    // The two queued copies end hard bounced at max_queue_age if attempted, dropped if never attempted.
+    name: 'queue full (queue_max_messages = 2, intake silent)', finals: ['hard', 'dropped'],
     setup: async () => { const s = await SilentServer.start(); return { relay: `[127.0.0.1]:${s.port}`, extra: 'queue_max_messages = 2', close: () => s.close() }; },
   },
 ];
@@ -171,21 +173,20 @@ describe('faults on the copy path behind real Postfix: originals flow, every cop
       expect(Math.max(...latencies)).toBeLessThan(2000);
       await postfix.waitForDelivered(deliveredBefore + N, 10_000);
 
-      const finalLine = (id: string): RegExp => new RegExp(`(Message done .*MID ${id.replace('.', '\\.')} to RID|Hard bounce .*MID ${id.replace('.', '\\.')} to RID|MID ${id.replace('.', '\\.')} dropped from the\\.tdc\\.queue)`);
-      await until(() => ids.every((id) => logger.matching(finalLine(id)).length > 0), 15_000, 'a final line for every copy');
+      await until(() => ids.every((id) => finalLinesOf(logger.texts(), id).length > 0), 15_000, 'a final line for every copy');
       await until(() => app.forwarder.counters().activeRecipients === 0, 5000, 'the queue to empty');
 
       // From the log lines: exactly one final line per copy, of an allowed kind.
       const kinds = ids.map((id) => {
-        const lines = logger.matching(finalLine(id));
+        const lines = finalLinesOf(logger.texts(), id);
         expect(lines).toHaveLength(1);
-        const l = lines[0]!;
-        return l.startsWith('Message done') ? 'delivered' : l.startsWith('Hard bounce') ? 'hard' : 'dropped';
+        return outcomeOf(lines[0]!);
       });
       for (const k of kinds) expect(c.finals).toContain(k);
 
       // From the counters: enqueued = delivered + hard bounced + dropped (+ still queued), exactly;
-      // copies refused at a full queue count as enqueued and dropped at once.
+      // copies refused at a full queue count as enqueued and dropped at once; copies removed after
+      // an attempt (retries spent, max_queue_age) count hard bounced, as the gateway counts them.
       const d = delta(before, app.forwarder.counters());
       expect(d.enqueued).toBe(N);
       expect(d.enqueued).toBe(d.delivered + d.hardBounced + d.dropped + app.forwarder.counters().activeRecipients);
@@ -193,7 +194,7 @@ describe('faults on the copy path behind real Postfix: originals flow, every cop
       expect(d.delivered).toBe(kinds.filter((k) => k === 'delivered').length);
       expect(d.hardBounced).toBe(kinds.filter((k) => k === 'hard').length);
       expect(d.dropped).toBe(kinds.filter((k) => k === 'dropped').length);
-      const rejected = ids.filter((id) => logger.matching(new RegExp(`MID ${id.replace('.', '\\.')} dropped from the\\.tdc\\.queue: queue full`)).length === 1).length;
+      const rejected = ids.filter((id) => logger.matching(new RegExp(`^MID \\d+ copy ${id.replace('.', '\\.')} of queue id \\S+ dropped from the\\.tdc\\.queue: queue full`)).length === 1).length;
       if (c.name.startsWith('queue full')) expect(rejected).toBe(N - 2);
       else expect(rejected).toBe(0);
     } finally {

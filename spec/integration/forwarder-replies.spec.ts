@@ -3,15 +3,16 @@
  * scripted reply or fault, the number of attempts the intake saw, the final state, counters and
  * log lines. Nothing is ever sent before TLS: where TLS fails the intake sees no transaction.
  */
-import { Forwarder, type CopyEvent, type ForwarderOptions } from '../../lib/forwarder';
+import { Forwarder, type ForwarderEvent, type ForwarderOptions } from '../../lib/forwarder';
+import { MailLog } from '../../lib/status';
 import { MemoryLogger } from '../../lib/util/logger';
 import { ScriptedIntake, SilentServer, closedPort, type IntakeOptions } from '../support/scripted-intake';
-import { loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';
+import { copyEvents, finalType, loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';
 
 interface Run {
   fwd: Forwarder;
   logger: MemoryLogger;
-  events: CopyEvent[];
+  events: ForwarderEvent[];
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -27,14 +28,17 @@ async function intake(opts: IntakeOptions): Promise<ScriptedIntake> {
 
 function forwarder(port: number, overrides: Partial<ForwarderOptions> = {}): Run {
   const logger = new MemoryLogger();
-  const events: CopyEvent[] = [];
-  const fwd = new Forwarder(loopbackOptions({ relay: `[127.0.0.1]:${port}`, ...overrides }), { logger, onEvent: (e) => events.push(e) });
+  const events: ForwarderEvent[] = [];
+  const mailLog = new MailLog(logger);
+  const fwd = new Forwarder(loopbackOptions({ relay: `[127.0.0.1]:${port}`, ...overrides }), {
+    logger, onEvent: (e) => { events.push(e); mailLog.observe(e); },
+  });
   cleanups.push(() => fwd.close());
   return { fwd, logger, events };
 }
 
-const finalKind = (events: CopyEvent[]): string | undefined =>
-  events.find((e) => e.kind === 'delivered' || e.kind === 'hard_bounce' || e.kind === 'dropped')?.kind;
+const finalKind = finalType;
+const SETD = 'Cisco Secure Email Threat Defense';
 
 describe('forwarder against a scripted intake', () => {
   it('sends a copy given as pieces without joining them: the same bytes arrive, dots stuffed across the seams', async () => {
@@ -70,20 +74,24 @@ describe('forwarder against a scripted intake', () => {
     expect(['TLSv1.2', 'TLSv1.3']).toContain(m.tlsProtocol);
     expect(fwd.counters()).toMatchObject({ enqueued: 1, delivered: 1, softBounced: 0, hardBounced: 0, dropped: 0, activeRecipients: 0, queuedBytes: 0 });
     expect(fwd.countersByDomain().get('intake.test')).toMatchObject({ enqueued: 1, delivered: 1, connectionsOut: 1 });
-    expect(events.map((e) => e.kind)).toEqual(['enqueued', 'attempt', 'delivered']);
-    const lines = logger.lines.map((l) => l.message);
-    const dcid = /New SMTP DCID (\d+) interface 127\.0\.0\.1 address 127\.0\.0\.1 port (\d+)$/.exec(lines.find((l) => l.startsWith('New SMTP DCID'))!)!;
+    expect(copyEvents(events).map((e) => e.type)).toEqual(['enqueued', 'attempt', 'delivery_start', 'delivered']);
+    const mid = copyEvents(events)[0]!.copy.mid;
+    const lines = logger.texts();
+    const dcid = /New SMTP DCID (\d+) interface 127\.0\.0\.1 address 127\.0\.0\.1 port (\d+)$/.exec(lines.find((l) => l.startsWith('TDC: New SMTP DCID'))!)!;
     expect(Number(dcid[2])).toBe(i.port);
     const d = dcid[1];
     const expected = [
-      `MID ${c.id} queued for delivery to journal@intake.test (Message-ID ${c.messageId}, ${c.raw.length} bytes)`,
-      `New SMTP DCID ${d} interface 127.0.0.1 address 127.0.0.1 port ${i.port}`,
+      `TDC: MID ${mid} with Message-ID '${c.messageId}' enqueued for forwarding to ${SETD} to the message intake address journal@intake.test`,
+      `TDC: MID ${mid} copy ${c.id} of queue id ${c.queueId} ready ${c.raw.length} bytes`,
+      `TDC: New SMTP DCID ${d} interface 127.0.0.1 address 127.0.0.1 port ${i.port}`,
       expect.stringMatching(new RegExp(`^DCID ${d} TLS success protocol TLSv1\\.[23] cipher \\S+$`)),
-      `Delivery start DCID ${d} MID ${c.id} to RID [0]`,
-      `Message done DCID ${d} MID ${c.id} to RID [0] [('250 2.0.0 Ok: queued as TEST')]`,
+      `TDC: Delivery start DCID ${d} MID ${mid}`,
+      `TDC: Message done DCID ${d} MID ${mid} to RID [0] [('250 2.0.0 Ok: queued as TEST')]`,
+      `TDC: MID ${mid} successfully delivered for scanning with ${SETD}.`,
+      `Message finished MID ${mid} done`,
     ];
-    expect(lines.slice(0, 5)).toEqual(expected);
-    expect(events[2]).toMatchObject({ kind: 'delivered', dcid: Number(d) });
+    expect(lines.slice(0, 8)).toEqual(expected);
+    expect(copyEvents(events)[3]).toMatchObject({ type: 'delivered', result: { outcome: 'delivered', dcid: Number(d) } });
     // the idle connection is closed soon after the queue drained
     await i.waitIdle(3000);
     await until(() => fwd.counters().connectionsOut === 0, 2000, 'connectionsOut 0');
@@ -93,18 +101,19 @@ describe('forwarder against a scripted intake', () => {
   const r = (stage: 'mail' | 'rcpt' | 'data', code: number, message: string) => ({ stage, code, message });
   const table: [string, IntakeOptions, number, string, Record<string, number>, RegExp][] = [
     ['451 then 250: one retry, delivered', { replies: [r('mail', 451, '4.3.0 try later')] }, 2, 'delivered',
-      { delivered: 1, softBounced: 1 }, /^Soft bounce DCID \d+ MID \S+ to RID \[0\] - 4\.3\.0 Temporary failure at intake \('451 4\.3\.0 try later'\); retry in 0\.15 s \(attempt 1 of 2\)$/],
+      { delivered: 1, softBounced: 1 }, /^Delayed: DCID \d+ MID \d+ to RID 0 - 4\.3\.0 - Temporary failure at intake \('451', \['4\.3\.0 try later'\]\); retry in 0\.15 s \(attempt 1 of 2\)$/],
+    // Removed after an attempt: the gateway counts it hard bounced, not dropped.
     ['451 twice: retries spent', { replies: [r('mail', 451, 'later'), r('mail', 451, 'later')] }, 2, 'dropped',
-      { dropped: 1, softBounced: 1 }, /^MID \S+ dropped from the\.tdc\.queue: retries spent \(last: 4\.0\.0 Temporary failure at intake \('451 later'\)\)$/],
+      { hardBounced: 1, dropped: 0, softBounced: 1 }, /^Hard bounced - 5\.0\.0 - Temporary failure at intake \('451', \['later'\]\)$/],
     ['503 twice: retried once', { replies: [r('rcpt', 503, 'bad sequence'), r('rcpt', 503, 'bad sequence')] }, 2, 'dropped',
-      { dropped: 1, softBounced: 1 }, /retries spent \(last: 5\.0\.0 Rejected by intake \('503 bad sequence'\)\)/],
+      { hardBounced: 1, dropped: 0, softBounced: 1 }, /^Hard bounced - 5\.0\.0 - Rejected by intake \('503', \['bad sequence'\]\)$/],
     ['552 then 250: retried once, delivered', { replies: [r('data', 552, '5.3.4 too big')] }, 2, 'delivered',
-      { delivered: 1, softBounced: 1 }, /^Soft bounce .*\('552 5\.3\.4 too big'\)/],
+      { delivered: 1, softBounced: 1 }, /^Delayed: .*\('552', \['5\.3\.4 too big'\]\)/],
     ['550: hard bounce, no retry', { replies: [r('rcpt', 550, '5.1.1 no such journal')] }, 1, 'hard_bounce',
-      { hardBounced: 1, softBounced: 0 }, /^Hard bounce DCID \d+ MID \S+ to RID \[0\] - 5\.1\.1 Rejected by intake \('550 5\.1\.1 no such journal'\)$/],
+      { hardBounced: 1, softBounced: 0 }, /^Hard bounced - 5\.1\.1 - Rejected by intake \('550', \['5\.1\.1 no such journal'\]\)$/],
     ['554 at end of data: hard bounce', { replies: [r('data', 554, '5.7.1 spam')] }, 1, 'hard_bounce',
-      { hardBounced: 1 }, /^Hard bounce .* - 5\.7\.1 Rejected by intake \('554 5\.7\.1 spam'\)$/],
-    ['STARTTLS hidden but working: delivered over TLS', { hideStartTls: true }, 1, 'delivered', { delivered: 1 }, /^Message done/],
+      { hardBounced: 1 }, /^Hard bounced - 5\.7\.1 - Rejected by intake \('554', \['5\.7\.1 spam'\]\)$/],
+    ['STARTTLS hidden but working: delivered over TLS', { hideStartTls: true }, 1, 'delivered', { delivered: 1 }, /successfully delivered for scanning/],
   ];
 
   it.each(table)('%s', async (_name, opts, transactions, kind, counters, line) => {
@@ -120,7 +129,7 @@ describe('forwarder against a scripted intake', () => {
     for (const m of i.received) expect(m.secure).toBe(true);
   });
 
-  it('421 instead of the greeting: one retry, then dropped', async () => {
+  it('421 instead of the greeting: one retry, then removed (hard bounced)', async () => {
     const i = await intake({ refuseConnections: 100 });
     const { fwd, logger, events } = forwarder(i.port);
     fwd.offer(testCopy());
@@ -128,7 +137,7 @@ describe('forwarder against a scripted intake', () => {
     expect(i.connectionsTotal).toBe(2);
     expect(i.transactions).toBe(0);
     expect(finalKind(events)).toBe('dropped');
-    expect(logger.matching(/retries spent \(last: 4\.0\.0 Temporary failure at intake \('421 Service not available, try later'\)\)/)).toHaveLength(1);
+    expect(logger.matching(/^Hard bounced - 5\.0\.0 - Temporary failure at intake \('421', \['Service not available, try later'\]\)$/)).toHaveLength(1);
   });
 
   const tlsCases: [string, IntakeOptions, RegExp][] = [
@@ -150,35 +159,38 @@ describe('forwarder against a scripted intake', () => {
     expect(i.received).toHaveLength(0);
     expect(finalKind(events)).toBe('hard_bounce');
     expect(fwd.counters()).toMatchObject({ hardBounced: 1, softBounced: 0 });
-    const tlsLine = logger.matching(/^DCID \d+ TLS failed: /);
+    const tlsLine = logger.matching(/^Connection Error: DCID \d+ domain: the\.tdc\.queue IP: 127\.0\.0\.1 port: \d+ details: tls interface: \S+ reason: /);
     expect(tlsLine).toHaveLength(1);
     expect(tlsLine[0]).toMatch(reason);
-    expect(logger.matching(new RegExp(`^Hard bounce DCID \\d+ MID ${c.id.replace('.', '\\.')} to RID \\[0\\] - 5\\.7\\.10 TLS failure`))).toHaveLength(1);
+    const mid = copyEvents(events)[0]!.copy.mid;
+    expect(copyEvents(events)[0]!.copy.copyId).toBe(c.id);
+    expect(logger.matching(new RegExp(`^MID ${mid} delivery failed to ${SETD}:TLS Error\\.$`))).toHaveLength(1);
+    expect(logger.matching(/^Hard bounced - 5\.7\.10 - TLS Error \('\d{3}', \['.+'\]\)$/)).toHaveLength(1);
   });
 
-  it('connection refused: one retry, then dropped; each try logs a connection error', async () => {
+  it('connection refused: one retry, then removed (hard bounced); each try logs a connection error', async () => {
     const port = await closedPort();
     const { fwd, logger, events } = forwarder(port);
     fwd.offer(testCopy());
     await settled(fwd);
     expect(finalKind(events)).toBe('dropped');
-    const errors = logger.matching(/^Connection error DCID \d+ domain the\.tdc\.queue IP 127\.0\.0\.1 port \d+ host 127\.0\.0\.1 reason: .*ECONNREFUSED/);
+    const errors = logger.matching(/^Connection Error: DCID \d+ domain: the\.tdc\.queue IP: 127\.0\.0\.1 port: \d+ details: refused interface: \S+ reason: .*ECONNREFUSED/);
     expect(errors).toHaveLength(2);
-    expect(fwd.counters()).toMatchObject({ softBounced: 1, dropped: 1, connectionsOut: 0 });
+    expect(fwd.counters()).toMatchObject({ softBounced: 1, hardBounced: 1, dropped: 0, connectionsOut: 0 });
   });
 
-  it('a server that accepts and never answers: greeting timeout, one retry, then dropped', async () => {
+  it('a server that accepts and never answers: greeting timeout, one retry, then removed (hard bounced)', async () => {
     const s = await SilentServer.start();
     cleanups.push(() => s.close());
     const { fwd, logger, events } = forwarder(s.port, { commandTimeout: 300 });
     fwd.offer(testCopy());
     await settled(fwd);
     expect(finalKind(events)).toBe('dropped');
-    expect(events.filter((e) => e.kind === 'attempt')).toHaveLength(2);
-    expect(logger.matching(/retries spent \(last: 4\.4\.1 No answer from host \('(Greeting never received|Timeout)'\)\)/)).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'attempt')).toHaveLength(2);
+    expect(logger.matching(/^Hard bounced - 5\.4\.1 - connection timed out \('000', \['(Greeting never received|Timeout)'\]\)$/)).toHaveLength(1);
   });
 
-  it('an attempt still in flight at maxQueueAge is aborted and the copy dropped as too old', async () => {
+  it('an attempt still in flight at maxQueueAge is aborted and the copy removed as too old', async () => {
     const s = await SilentServer.start();
     cleanups.push(() => s.close());
     const { fwd, logger, events } = forwarder(s.port, { commandTimeout: 5000, maxQueueAge: 600 });
@@ -188,7 +200,8 @@ describe('forwarder against a scripted intake', () => {
     await settled(fwd, 3000);
     expect(Date.now() - started).toBeLessThan(2500);
     expect(finalKind(events)).toBe('dropped');
-    expect(logger.matching(/dropped from the\.tdc\.queue: too old \(0\.6\d* s in queue, max_queue_age 0\.6 s\)/)).toHaveLength(1);
+    expect(logger.matching(/^MID \d+ removed from the\.tdc\.queue: too old \(0\.6\d* s in queue, max_queue_age 0\.6 s\)$/)).toHaveLength(1);
+    expect(fwd.counters()).toMatchObject({ hardBounced: 1, dropped: 0 });
     await until(() => s.connections === 0, 2000, 'the aborted connection to close');
   });
 

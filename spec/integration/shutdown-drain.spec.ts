@@ -10,6 +10,7 @@ import { ScriptedIntake, SilentServer } from '../support/scripted-intake';
 import { DaemonProcess, feedIncoming as feed, loopbackJournalConfig, writeConfig } from '../support/daemon-process';
 import { freePort } from '../support/mta-sandbox';
 import { until } from '../support/forwarder-harness';
+import { midOfCopy } from '../support/gateway-log';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 /** Process exit, log flushing and timer slack on a busy 2-core machine. */
@@ -23,19 +24,24 @@ function configText(milterPort: number, intakePort: number, drainTime: string): 
   });
 }
 
-/** Per copy id: 'delivered', 'dropped: <reason>' or undefined (no final log line). */
+/**
+ * Per copy id: 'delivered', 'dropped: <reason>' (never attempted), 'removed: <reason>' (attempted,
+ * counted hard bounced as the gateway does) or undefined (no final log line).
+ */
 function outcomes(d: DaemonProcess, ids: string[]): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
   for (const id of ids) {
-    const done = d.matching(new RegExp(`Message done.* MID ${id.replace('.', '\\.')} `));
-    const dropped = d.lines.map((l) => new RegExp(`MID ${id.replace('.', '\\.')} dropped from the\\.tdc\\.queue: (.*)$`).exec(l)).find((m) => m !== null);
-    out.set(id, done.length > 0 ? 'delivered' : dropped ? `dropped: ${dropped[1]}` : undefined);
+    const mid = midOfCopy(d.lines, id);
+    const done = mid !== undefined && d.matching(new RegExp(`TDC: MID ${mid} successfully delivered for scanning`)).length > 0;
+    const ended = mid === undefined ? undefined
+      : d.lines.map((l) => new RegExp(`TDC: MID ${mid} (?:copy \\S+ of queue id \\S+ )?(dropped|removed) from the\\.tdc\\.queue: (.*)$`).exec(l)).find((m) => m !== null);
+    out.set(id, done ? 'delivered' : ended ? `${ended[1]}: ${ended[2]}` : undefined);
   }
   return out;
 }
 
 describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
-  it('slow intake: copies in time are delivered, the rest dropped ("shutting down"); exit 0 within drain_time', async () => {
+  it('slow intake: copies in time are delivered, the rest end "shutting down" (the one in flight hard bounced, the waiting ones dropped); exit 0 within drain_time', async () => {
     const intake = await ScriptedIntake.start({ holdMs: 1000 });
     const port = await freePort();
     const daemon = await DaemonProcess.start(writeConfig(configText(port, intake.port, '3s')));
@@ -55,18 +61,22 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
       const got = outcomes(daemon, ids);
       const delivered = ids.filter((id) => got.get(id) === 'delivered');
       const dropped = ids.filter((id) => got.get(id)?.startsWith('dropped'));
-      // Every copy has a final line; some made it, the rest were dropped at the drain deadline.
+      const removed = ids.filter((id) => got.get(id)?.startsWith('removed'));
+      // Every copy has a final line; some made it, the rest ended at the drain deadline.
       expect([...got.entries()].filter(([, v]) => v === undefined)).toEqual([]);
       expect(delivered.length).toBeGreaterThanOrEqual(1);
-      expect(dropped.length).toBeGreaterThanOrEqual(1);
+      expect(dropped.length + removed.length).toBeGreaterThanOrEqual(1);
+      expect(removed.length).toBeLessThanOrEqual(1); // max_connections = 1: one copy in flight at most
       for (const id of dropped) expect(got.get(id)).toBe('dropped: shutting down');
+      for (const id of removed) expect(got.get(id)).toBe('removed: shutting down');
       // What the intake accepted includes every copy we logged as delivered.
       const atIntake = new Set(intake.received.map((r) => /Subject: (DRAIN\d)/.exec(r.raw.toString('latin1'))?.[1]));
       for (const id of delivered) expect(atIntake.has(id.split('.')[0])).toBe(true);
-      const summary = daemon.matching(/TDC: drain finished after [\d.]+s: (\d+) delivered, 0 hard bounced, (\d+) dropped, 0 left in the queue/);
+      const summary = daemon.matching(/TDC: drain finished after [\d.]+s: (\d+) delivered, (\d+) hard bounced, (\d+) dropped, 0 left in the queue/);
       expect(summary).toHaveLength(1);
-      const [, d, x] = /(\d+) delivered, 0 hard bounced, (\d+) dropped/.exec(summary[0]!)!;
-      expect(Number(d) + Number(x)).toBeLessThanOrEqual(ids.length);
+      const [, d, h, x] = /(\d+) delivered, (\d+) hard bounced, (\d+) dropped/.exec(summary[0]!)!;
+      expect(Number(d) + Number(h) + Number(x)).toBeLessThanOrEqual(ids.length);
+      expect(Number(h)).toBe(removed.length);
       expect(Number(x)).toBe(dropped.length);
       expect(daemon.matching(/TDC: stopped$/)).toHaveLength(1);
     } finally {
@@ -77,7 +87,7 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
     }
   }, 30_000);
 
-  it('dead intake (accepts TCP, never speaks): every copy dropped at drain_time; exit 0 within it', async () => {
+  it('dead intake (accepts TCP, never speaks): every copy ends at drain_time (the one in flight hard bounced); exit 0 within it', async () => {
     const silent = await SilentServer.start();
     const port = await freePort();
     const daemon = await DaemonProcess.start(writeConfig(configText(port, silent.port, '2s')));
@@ -91,8 +101,8 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
       expect(exit.afterSignalMs).toBeLessThan(2000 + MARGIN_MS);
       expect(exit.afterSignalMs).toBeGreaterThanOrEqual(1900); // it did wait for the intake
       const got = outcomes(daemon, qids.map((q) => `${q}.1`));
-      expect([...got.values()]).toEqual(['dropped: shutting down', 'dropped: shutting down', 'dropped: shutting down']);
-      expect(daemon.matching(/TDC: drain finished after [\d.]+s: 0 delivered, 0 hard bounced, 3 dropped, 0 left in the queue/)).toHaveLength(1);
+      expect([...got.values()].sort()).toEqual(['dropped: shutting down', 'dropped: shutting down', 'removed: shutting down']);
+      expect(daemon.matching(/TDC: drain finished after [\d.]+s: 0 delivered, 1 hard bounced, 2 dropped, 0 left in the queue/)).toHaveLength(1);
     } finally {
       daemon.kill();
       await silent.close();
@@ -120,6 +130,26 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
       await intake.close();
     }
   }, 30_000);
+  it('a copy only waiting for its retry keeps the process up: it ends with its lines, then the summary, exit 0', async () => {
+    // Nothing but (unref'd) timers is pending once the 451 came: the drain itself must hold the process.
+    // The intake refuses connections: no socket stays open while the copy waits for its retry.
+    const refusedPort = await freePort();
+    const port = await freePort();
+    const daemon = await DaemonProcess.start(writeConfig(configText(port, refusedPort, '3s')));
+    try {
+      await feed(port, ['WAIT1']);
+      await until(() => daemon.matching(/TDC: Delayed: DCID \d+ MID \d+ to RID 0 /).length === 1, 10_000, 'the Delayed line');
+      daemon.signal('SIGTERM');
+      const exit = await daemon.exited;
+      expect(exit.code).toBe(0);
+      expect([...outcomes(daemon, ['WAIT1.1']).values()]).toEqual(['removed: retries spent (2 attempts)']);
+      expect(daemon.matching(/TDC: drain finished after [\d.]+s: 0 delivered, 1 hard bounced, 0 dropped, 0 left in the queue/)).toHaveLength(1);
+      expect(daemon.matching(/TDC: stopped$/)).toHaveLength(1);
+    } finally {
+      daemon.kill();
+    }
+  }, 30_000);
+
   it('uses the drain_time in effect: a SIGHUP that shortens it is honoured by the next SIGTERM', async () => {
     const silent = await SilentServer.start();
     const port = await freePort();
@@ -137,7 +167,7 @@ describe('SIGTERM drains the queue for drain_time, then exits 0', () => {
       expect(exit.code).toBe(0);
       expect(exit.afterSignalMs).toBeLessThan(1000 + MARGIN_MS);
       expect(daemon.matching(/draining for up to 1s \(drain_time\)/)).toHaveLength(1);
-      expect([...outcomes(daemon, ['HUP1.1']).values()]).toEqual(['dropped: shutting down']);
+      expect([...outcomes(daemon, ['HUP1.1']).values()]).toEqual(['removed: shutting down']);
     } finally {
       daemon.kill();
       await silent.close();

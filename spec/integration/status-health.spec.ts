@@ -11,6 +11,8 @@ import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-proc
 import { freePorts } from '../support/mta-sandbox';
 import { httpGet } from '../support/http-get';
 import * as fs from 'node:fs';
+import { finalLinesOf, midOfCopy, outcomeOf } from '../support/gateway-log';
+import { until } from '../support/forwarder-harness';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 
@@ -95,7 +97,10 @@ connect_timeout = 1s
   it('/readyz: 503 with the reason while the intake refuses every attempt for ready_failing_time, 200 once a copy gets through', async () => {
     // Nothing listens on the intake port: every attempt is refused.
     await feedIncoming(milterPort, ['RDY1']);
-    await daemon.waitForLine(/Soft bounce .*MID RDY1\.1 /, 15_000);
+    await until(() => {
+      const mid = midOfCopy(daemon.lines, 'RDY1.1');
+      return mid !== undefined && daemon.matching(new RegExp(`Delayed: DCID \\d+ MID ${mid} `)).length > 0;
+    }, 15_000, 'the Delayed (retry) line of RDY1.1');
     let r = await get(statusPort, '/readyz');
     await eventually(async () => {
       r = await get(statusPort, '/readyz');
@@ -108,17 +113,20 @@ connect_timeout = 1s
 
     intake = await ScriptedIntake.start({ port: intakePort });
     await feedIncoming(milterPort, ['RDY2']);
-    await daemon.waitForLine(/Message done DCID \d+ MID RDY2\.1 /, 15_000);
+    await until(() => finalLinesOf(daemon.lines, 'RDY2.1').map(outcomeOf).join() === 'delivered', 15_000, 'the delivered line of RDY2.1');
     expect(await get(statusPort, '/readyz')).toEqual({ status: 200, body: 'ok\n' });
     const metrics = (await get(metricsPort, '/metrics', '127.0.0.2')).body;
     expect(sample(metrics, /^tdc_last_delivered_timestamp_seconds\{destination="intake\.test"\} (\S+)$/)).toBeGreaterThan(Date.now() / 1000 - 60);
   });
 
-  it('a copy given up after its retry is counted by reason', async () => {
+  it('a copy given up after its retry is counted hard bounced (as the gateway counts it), not dropped', async () => {
     await eventually(async () => {
       const m = (await get(statusPort, '/metrics')).body;
-      return sample(m, /^tdc_dropped_total\{destination="the\.tdc\.queue",reason="retries_spent"\} (\S+)$/) === 1;
-    }, 10_000, 'RDY1.1 dropped with reason retries_spent');
+      return sample(m, /^tdc_hard_bounced_total\{destination="the\.tdc\.queue"\} (\S+)$/) === 1;
+    }, 10_000, 'RDY1.1 counted hard bounced');
+    const m = (await get(statusPort, '/metrics')).body;
+    expect(sample(m, /^tdc_dropped_total\{destination="the\.tdc\.queue",reason="retries_spent"\} (\S+)$/)).toBe(0);
+    expect(sample(m, /^tdc_delivery_attempts_total\{outcome="soft",kind="network"\} (\S+)$/)).toBe(2);
   });
 
   it('SIGHUP: a good reload and a refused one show in the reload metrics', async () => {

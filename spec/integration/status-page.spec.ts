@@ -13,6 +13,8 @@ import { freePorts } from '../support/mta-sandbox';
 import { httpGet } from '../support/http-get';
 import { Chromium, type Page } from '../support/chromium';
 import type { StatusJson, TrackJson } from '../../lib/status';
+import { finalLinesOf, outcomeOf } from '../support/gateway-log';
+import { until } from '../support/forwarder-harness';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 const ARTIFACT = path.join(__dirname, '..', 'artifacts', 'status-page.png');
@@ -48,7 +50,7 @@ relay = [127.0.0.1]:${intake.port}
 tls_ca_file = ${CA_FILE}
 `));
     await feedIncoming(milterPort!, ['PAGE1', 'PAGE2', 'PAGE3', 'PAGE4', 'PAGE5']);
-    await daemon.waitForLine(/Message done DCID \d+ MID PAGE5\.1 /, 15_000);
+    await until(() => finalLinesOf(daemon.lines, 'PAGE5.1').map(outcomeOf).join() === 'delivered', 15_000, 'the delivered line of PAGE5.1');
     await new Promise((r) => setTimeout(r, 1200)); // one second past the first sample: the charts have a point
     browser = await Chromium.launch();
     page = await browser.open(`http://127.0.0.1:${statusPort}/`);

@@ -12,6 +12,7 @@ import {
   fetchTrack,
   startStatusServer,
   statusCommand,
+  tophostsCommand,
   StatusClientError,
   StatusMetrics,
   trackCommand,
@@ -20,6 +21,7 @@ import {
   type StatusServer,
 } from '../../lib/status';
 import { MemoryLogger } from '../../lib/util/logger';
+import { copyFacts, lifeOf } from '../support/copy-events';
 
 const T0 = Date.UTC(2026, 10, 23, 18, 20, 1);
 
@@ -130,14 +132,19 @@ describe('status endpoint', () => {
     expect(cmd.stdout).toMatch(/^intake\.example\.com +1 +0 +7 /m);
     const json = await statusCommand(server.address, { json: true });
     expect(JSON.parse(json.stdout)).toEqual(doc);
+    const top = await tophostsCommand(server.address);
+    expect(top.exitCode).toBe(0);
+    expect(top.stdout).toMatch(/^Status as of: +\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \S+$/m);
+    expect(top.stdout).toMatch(/^1 +the\.tdc\.queue +1 +0 +7 +0 +0$/m);
+    expect(top.stdout).toMatch(/^2 +intake\.example\.com +1 +0 +7 +0 +0$/m);
   });
 
   it('GET /track/<id> finds a copy id, a queue id and a Message-ID; 404 when unknown', async () => {
-    tracker.noteCopy({ id: 'Q1.1', queueId: 'Q1', messageId: '<m/1?x@example.org>', intakeAddress: 'journal@intake.example.com' });
-    tracker.record({ kind: 'enqueued', copyId: 'Q1.1', queueId: 'Q1', at: T0, detail: '2048 bytes' });
-    tracker.record({ kind: 'attempt', copyId: 'Q1.1', queueId: 'Q1', at: T0 + 5, dcid: 3, detail: '[192.0.2.1]:25' });
-    tracker.record({ kind: 'delivered', copyId: 'Q1.1', queueId: 'Q1', at: T0 + 90, dcid: 3, detail: '250 2.0.0 Ok' });
-    tracker.noteCopy({ id: 'Q1.2', queueId: 'Q1', messageId: '<m/1?x@example.org>' });
+    const one = lifeOf(copyFacts('Q1.1', { mid: 77, messageId: '<m/1?x@example.org>', intakeAddress: 'journal@intake.example.com', bytes: 2048 }), T0);
+    tracker.record(one.enqueued());
+    tracker.record(one.start(5, 3));
+    tracker.record(one.delivered(90, '250 2.0.0 Ok', 3));
+    tracker.record(lifeOf(copyFacts('Q1.2', { mid: 78, messageId: '<m/1?x@example.org>' }), T0).enqueued());
 
     const byCopy = await request(server.port, '/track/Q1.1');
     expect(byCopy.status).toBe(200);
@@ -145,11 +152,13 @@ describe('status endpoint', () => {
       id: 'Q1.1',
       matchedBy: 'copy',
       records: [{
-        copyId: 'Q1.1', queueId: 'Q1', messageId: '<m/1?x@example.org>', intakeAddress: 'journal@intake.example.com',
+        copyId: 'Q1.1', mid: 77, queueId: 'Q1', messageId: '<m/1?x@example.org>', intakeAddress: 'journal@intake.example.com',
         state: 'delivered', final: true, omittedEvents: 0,
+        summary: 'TDC: Message 77 was successfully delivered for scanning with Cisco Secure Email Threat Defense.',
+        summaryAt: '2026-11-23T18:20:01.090Z',
         events: [
-          { kind: 'enqueued', at: '2026-11-23T18:20:01.000Z', detail: '2048 bytes' },
-          { kind: 'attempt', at: '2026-11-23T18:20:01.005Z', dcid: 3, detail: '[192.0.2.1]:25' },
+          { kind: 'enqueued', at: '2026-11-23T18:20:01.000Z', detail: 'MID 77 queued for journal@intake.example.com (2048 bytes)' },
+          { kind: 'delivery_start', at: '2026-11-23T18:20:01.005Z', dcid: 3, detail: 'delivery start, attempt 1' },
           { kind: 'delivered', at: '2026-11-23T18:20:01.090Z', dcid: 3, detail: '250 2.0.0 Ok' },
         ],
       }],
@@ -172,7 +181,8 @@ describe('status endpoint', () => {
 
     const cmd = await trackCommand(server.address, 'Q1.1');
     expect(cmd.exitCode).toBe(0);
-    expect(cmd.stdout).toContain('  2026-11-23T18:20:01.090Z  delivered  DCID 3  250 2.0.0 Ok\n  final state: delivered\n');
+    expect(cmd.stdout).toContain('  2026-11-23T18:20:01.090Z  delivered       DCID 3  250 2.0.0 Ok\n  final state: delivered\n');
+    expect(cmd.stdout.split('\n')[0]).toBe('23 Nov 2026 18:20:01 (GMT +00:00) TDC: Message 77 was successfully delivered for scanning with Cisco Secure Email Threat Defense.');
     const miss = await trackCommand(server.address, 'NOPE');
     expect(miss).toEqual({ exitCode: 1, stdout: '', stderr: 'tdc-milter: "NOPE" is not a copy id, queue id or Message-ID in the recent history\n' });
     expect((await trackCommand(server.address, ' ')).exitCode).toBe(2);

@@ -203,6 +203,21 @@ describe('status, metrics and tracking after real traffic through Postfix', () =
     expect(tableRow(r.stdout, 'journal.finance.test')?.[2]).toBe(2);
   });
 
+  it('`tdc-milter tophosts --config FILE` prints the gateway\'s layout with those numbers', async () => {
+    const r = await runCli(['tophosts', '--config', configFile]);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    const lines = r.stdout.split('\n');
+    expect(lines[1]).toMatch(/^Status as of: {16}\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \S+$/);
+    expect(lines[2]).toBe("Hosts marked with '*' were down as of the last delivery attempt.");
+    const rows = lines.slice(6).filter((l) => l !== '').map((l) => l.trim().split(/\s+/));
+    // #, host, active, conn out, delivered, soft, hard: all idle now, sorted (ties keep the queue first).
+    expect(rows.map((x) => [x[0], x[1], x[2], x[4], x[5], x[6]])).toEqual([
+      ['1', 'the.tdc.queue', '0', '5', '0', '0'],
+      ['2', 'intake.test', '0', '3', '0', '0'],
+      ['3', 'journal.finance.test', '0', '2', '0', '0'],
+    ]);
+  });
+
   it('`tdc-milter track QUEUEID` shows enqueued → delivered with a DCID and the 250 reply, per copy', async () => {
     const qid = queueIds['m4']!;
     const r = await runCli(['track', qid, '--config', configFile]);
@@ -213,8 +228,10 @@ describe('status, metrics and tracking after real traffic through Postfix', () =
     const intakes = blocks.map((b) => /intake (\S+)/.exec(b)?.[1]).sort();
     expect(intakes).toEqual(['finance@journal.finance.test', 'global@intake.test']);
     for (const b of blocks) {
-      expect(b).toMatch(new RegExp(`^copy ${qid}\\.[12]  queue id ${qid}  Message-ID <m4@partner\\.test>`));
-      const kinds = b.split('\n').slice(1, -1).map((l) => l.trim().split(/\s+/)[1]);
+      const [summary, head] = b.split('\n');
+      expect(summary).toMatch(/^\d\d \w{3} \d{4} \d\d:\d\d:\d\d \(GMT \+00:00\) TDC: Message \d+ was successfully delivered for scanning with Cisco Secure Email Threat Defense\.$/);
+      expect(head).toMatch(new RegExp(`^copy ${qid}\\.[12]  MID \\d+  queue id ${qid}  Message-ID <m4@partner\\.test>`));
+      const kinds = b.split('\n').slice(2, -1).map((l) => l.trim().split(/\s+/)[1]);
       expect(kinds[0]).toBe('enqueued');
       expect(kinds[kinds.length - 1]).toBe('delivered');
       expect(b).toMatch(/ delivered\s+DCID \d+\s+.*\b250\b/);

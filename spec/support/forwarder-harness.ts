@@ -2,7 +2,7 @@
  * Small helpers for the forwarder integration specs: journal-like copies, options with short
  * timers for loopback, and polling waits (real time; every wait is bounded).
  */
-import type { ForwarderOptions, JournalCopy, Forwarder } from '../../lib/forwarder';
+import type { CopyEvent, ForwarderEvent, ForwarderOptions, JournalCopy, Forwarder } from '../../lib/forwarder';
 import { TEST_CA } from './scripted-intake';
 
 let seq = 0;
@@ -46,4 +46,14 @@ export async function until(pred: () => boolean, ms: number, what = 'condition')
 /** Wait until every offered copy has left the queue. */
 export function settled(fwd: Forwarder, ms = 10_000): Promise<void> {
   return until(() => fwd.counters().activeRecipients === 0, ms, 'the queue to empty');
+}
+
+/** The copy events of a stream (not the agent's connection and DNS events). */
+export function copyEvents(events: readonly ForwarderEvent[]): CopyEvent[] {
+  return events.filter((e): e is CopyEvent => 'copy' in e && e.type !== 'dns_error');
+}
+
+/** The final event type of the first copy: delivered, hard_bounce or dropped. */
+export function finalType(events: readonly ForwarderEvent[]): string | undefined {
+  return copyEvents(events).find((e) => e.type === 'delivered' || e.type === 'hard_bounce' || e.type === 'dropped')?.type;
 }

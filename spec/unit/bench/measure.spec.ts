@@ -50,16 +50,17 @@ describe('bench measure helpers', () => {
 
   it('reads copy lags from the daemon log and from Postfix delay= fields', () => {
     const log = [
-      '2026-11-23T21:00:00.100Z info: TDC: MID Q1.1 queued for delivery to j@x (<a@b>, 10 bytes)',
-      '2026-11-23T21:00:00.200Z info: TDC: MID Q2.1 queued for delivery to j@x (<c@d>, 10 bytes)',
-      "2026-11-23T21:00:00.350Z info: TDC: Message done DCID 1 MID Q1.1 to RID [0] [('250 ok')]",
-      "2026-11-23T21:00:01.200Z info: TDC: Message done DCID 1 MID Q2.1 to RID [0] [('250 ok')]",
+      "2026-11-23T21:00:00.100Z Info: TDC: MID 101 with Message-ID '<a@b>' enqueued for forwarding to Cisco Secure Email Threat Defense to the message intake address j@x",
+      "2026-11-23T21:00:00.200Z Info: TDC: MID 102 with Message-ID '<c@d>' enqueued for forwarding to Cisco Secure Email Threat Defense to the message intake address j@x",
+      "2026-11-23T21:00:00.350Z Info: TDC: Message done DCID 1 MID 101 to RID [0] [('250 ok')]",
+      '2026-11-23T21:00:00.350Z Info: TDC: MID 101 successfully delivered for scanning with Cisco Secure Email Threat Defense.',
+      '2026-11-23T21:00:01.200Z Info: TDC: MID 102 successfully delivered for scanning with Cisco Secure Email Threat Defense.',
     ].join('\n');
     expect(daemonCopyLags(log)).toEqual([250, 1000]);
     const json = [
-      '{"time":"2026-11-23T21:00:00.100Z","level":"info","message":"TDC: MID Q1.1 queued for delivery to j@x (<a@b>, 10 bytes)"}',
+      '{"time":"2026-11-23T21:00:00.100Z","level":"info","message":"TDC: MID 7 with Message-ID \'<a@b>\' enqueued for forwarding to Cisco Secure Email Threat Defense to the message intake address j@x"}',
       'not json {',
-      '{"time":"2026-11-23T21:00:00.420Z","level":"info","message":"TDC: Message done DCID 1 MID Q1.1 to RID [0] [(\'250 ok\')]"}',
+      '{"time":"2026-11-23T21:00:00.420Z","level":"info","message":"TDC: MID 7 successfully delivered for scanning with Cisco Secure Email Threat Defense."}',
     ].join('\n');
     expect(daemonCopyLags(json)).toEqual([320]);
     const maillog = [

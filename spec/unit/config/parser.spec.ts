@@ -52,7 +52,7 @@ describe('valid files', () => {
     expect(c.tdc).toEqual({
       enabled: false, intakeAddress: '', relay: undefined, tlsCaFile: undefined, maxQueueAge: 120_000, retryDelay: 10_000,
       remoteIpHeader: 'X-IronPort-RemoteIP', queueMaxMessages: 1000, queueMaxBytes: 100 * 1024 ** 2, minConnections: 3,
-      maxConnections: 10, messagesPerConnection: 10, connectTimeout: 10_000, commandTimeout: 30_000,
+      maxConnections: 10, messagesPerConnection: 100, connectTimeout: 10_000, commandTimeout: 30_000,
     });
     expect(c.direction).toEqual({ outgoingDaemonNames: ['ORIGINATING'], authenticatedIsOutgoing: true, internalNetworks: [] });
     expect(c.policies).toEqual([{ name: 'DEFAULT', recipients: [], senders: [], tdc: 'global' }]);

@@ -12,6 +12,7 @@ import {
   type QueueCounters,
   type StatusJson,
 } from '../../../lib/status';
+import { copyFacts, lifeOf } from '../../support/copy-events';
 
 const T0 = Date.UTC(2026, 10, 23, 18, 20, 1);
 
@@ -101,33 +102,37 @@ describe('formatStatusTable', () => {
 describe('formatTrack', () => {
   function trackerWithHistory(): CopyTracker {
     const t = new CopyTracker();
-    t.noteCopy({ id: '4Xk2Lq0yZm.1', queueId: '4Xk2Lq0yZm', messageId: '<abc@example.org>', intakeAddress: 'journal@intake.example.com' });
-    t.record({ kind: 'enqueued', copyId: '4Xk2Lq0yZm.1', queueId: '4Xk2Lq0yZm', at: T0, detail: '5120 bytes, policy DEFAULT' });
-    t.record({ kind: 'attempt', copyId: '4Xk2Lq0yZm.1', queueId: '4Xk2Lq0yZm', at: T0 + 12, dcid: 7, detail: 'mx1.intake.example.com [192.0.2.10]:25' });
-    t.record({ kind: 'retry', copyId: '4Xk2Lq0yZm.1', queueId: '4Xk2Lq0yZm', at: T0 + 310, dcid: 7, detail: '451 4.3.0 Try again later' });
-    t.record({ kind: 'attempt', copyId: '4Xk2Lq0yZm.1', queueId: '4Xk2Lq0yZm', at: T0 + 10_310, dcid: 12, detail: 'mx2.intake.example.com [192.0.2.11]:25' });
-    t.record({ kind: 'delivered', copyId: '4Xk2Lq0yZm.1', queueId: '4Xk2Lq0yZm', at: T0 + 10_402, dcid: 12, detail: '250 2.0.0 Ok: queued as 9F1C2\r\nX' });
-    t.noteCopy({ id: '4Xk2Lq0yZm.2', queueId: '4Xk2Lq0yZm', messageId: '<abc@example.org>', intakeAddress: 'j@eu.intake.example.net' });
-    t.record({ kind: 'enqueued', copyId: '4Xk2Lq0yZm.2', queueId: '4Xk2Lq0yZm', at: T0, detail: '5120 bytes, policy finance' });
+    const one = lifeOf(copyFacts('4Xk2Lq0yZm.1', { mid: 14501404, messageId: '<abc@example.org>', intakeAddress: 'journal@intake.example.com', bytes: 5120 }), T0);
+    t.record(one.enqueued());
+    t.record(one.attempt(12));
+    t.record(one.soft(310, '451 4.3.0 Try again later', 7));
+    t.record(one.attempt(10_310, 2));
+    t.record(one.start(10_311, 12, 2));
+    t.record(one.delivered(10_402, '250 2.0.0 Ok: queued as 9F1C2\r\nX', 12, 2));
+    const two = lifeOf(copyFacts('4Xk2Lq0yZm.2', { mid: 14501405, messageId: '<abc@example.org>', intakeAddress: 'j@eu.intake.example.net', bytes: 5120 }), T0);
+    t.record(two.enqueued());
     return t;
   }
 
-  it('prints one line per event with time, event, DCID and detail, then the state', () => {
+  it('heads each copy with message tracking\'s summary, then one line per event (time, event, DCID, detail), then the state', () => {
     const t = trackerWithHistory();
     const doc = buildTrackJson('4Xk2Lq0yZm', t.find('4Xk2Lq0yZm')!);
     expect(doc.matchedBy).toBe('queue');
     expect(formatTrack(doc.records)).toBe(
       [
-        'copy 4Xk2Lq0yZm.1  queue id 4Xk2Lq0yZm  Message-ID <abc@example.org>  intake journal@intake.example.com',
-        '  2026-11-23T18:20:01.000Z  enqueued   -        5120 bytes, policy DEFAULT',
-        '  2026-11-23T18:20:01.012Z  attempt    DCID 7   mx1.intake.example.com [192.0.2.10]:25',
-        '  2026-11-23T18:20:01.310Z  retry      DCID 7   451 4.3.0 Try again later',
-        '  2026-11-23T18:20:11.310Z  attempt    DCID 12  mx2.intake.example.com [192.0.2.11]:25',
-        '  2026-11-23T18:20:11.402Z  delivered  DCID 12  250 2.0.0 Ok: queued as 9F1C2\\r\\nX',
+        '23 Nov 2026 18:20:11 (GMT +00:00) TDC: Message 14501404 was successfully delivered for scanning with Cisco Secure Email Threat Defense.',
+        'copy 4Xk2Lq0yZm.1  MID 14501404  queue id 4Xk2Lq0yZm  Message-ID <abc@example.org>  intake journal@intake.example.com',
+        '  2026-11-23T18:20:01.000Z  enqueued        -        MID 14501404 queued for journal@intake.example.com (5120 bytes)',
+        '  2026-11-23T18:20:01.012Z  attempt         -        attempt 1 of 2',
+        "  2026-11-23T18:20:01.310Z  soft_bounce     DCID 7   4.3.0 Temporary failure at intake ('451 4.3.0 Try again later'); retry in 10 s",
+        '  2026-11-23T18:20:11.310Z  attempt         -        attempt 2 of 2',
+        '  2026-11-23T18:20:11.311Z  delivery_start  DCID 12  delivery start, attempt 2',
+        '  2026-11-23T18:20:11.402Z  delivered       DCID 12  250 2.0.0 Ok: queued as 9F1C2\\r\\nX',
         '  final state: delivered',
         '',
-        'copy 4Xk2Lq0yZm.2  queue id 4Xk2Lq0yZm  Message-ID <abc@example.org>  intake j@eu.intake.example.net',
-        '  2026-11-23T18:20:01.000Z  enqueued   -        5120 bytes, policy finance',
+        '23 Nov 2026 18:20:01 (GMT +00:00) TDC: Message 14501405 is queued for delivery to Cisco Secure Email Threat Defense.',
+        'copy 4Xk2Lq0yZm.2  MID 14501405  queue id 4Xk2Lq0yZm  Message-ID <abc@example.org>  intake j@eu.intake.example.net',
+        '  2026-11-23T18:20:01.000Z  enqueued        -        MID 14501405 queued for j@eu.intake.example.net (5120 bytes)',
         '  state: queued (not final yet)',
         '',
       ].join('\n'),
@@ -136,16 +141,17 @@ describe('formatTrack', () => {
 
   it('says when events were left out and when there is no Message-ID', () => {
     const t = new CopyTracker({ maxEventsPerCopy: 2 });
-    t.noteCopy({ id: 'Q.1', queueId: 'Q', messageId: '' });
-    t.record({ kind: 'enqueued', copyId: 'Q.1', queueId: 'Q', at: T0, detail: 'queued' });
-    t.record({ kind: 'attempt', copyId: 'Q.1', queueId: 'Q', at: T0 + 1, dcid: 1, detail: 'a' });
-    t.record({ kind: 'hard_bounce', copyId: 'Q.1', queueId: 'Q', at: T0 + 2, dcid: 1, detail: '550 5.7.1 no' });
+    const c = lifeOf(copyFacts('Q.1', { mid: 4 }), T0);
+    t.record(c.enqueued());
+    t.record(c.attempt(1));
+    t.record(c.hard(2, '550 5.7.1 no', 1));
     expect(formatTrack(buildTrackJson('Q.1', t.find('Q.1')!).records)).toBe(
       [
-        'copy Q.1  queue id Q  Message-ID (none)',
-        '  2026-11-23T18:20:01.000Z  enqueued     -       queued',
+        '23 Nov 2026 18:20:01 (GMT +00:00) TDC: Message 4 delivery failed to Cisco Secure Email Threat Defense: Hard Bounced.',
+        'copy Q.1  MID 4  queue id Q  Message-ID (none)  intake j@intake.example',
+        '  2026-11-23T18:20:01.000Z  enqueued     -       MID 4 queued for j@intake.example (100 bytes)',
         '  … 1 event left out',
-        '  2026-11-23T18:20:01.002Z  hard_bounce  DCID 1  550 5.7.1 no',
+        "  2026-11-23T18:20:01.002Z  hard_bounce  DCID 1  5.7.1 Rejected by intake ('550 5.7.1 no')",
         '  final state: hard_bounce',
         '',
       ].join('\n'),

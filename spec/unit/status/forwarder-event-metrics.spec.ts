@@ -1,9 +1,9 @@
 /**
  * The metrics fed by the forwarder's event stream (`observeForwarderEvent`), with synthetic
  * `ForwarderEvent`s: drops by reason and destination, the last delivery, the copy lag; and the
- * build, reload and queue-limit gauges. Also the bridge from the old `CopyEvent`.
+ * build, reload and queue-limit gauges.
  */
-import { StatusMetrics, fromLegacyCopyEvent, legacyDropReason, type QueueCounters } from '../../../lib/status';
+import { StatusMetrics, type QueueCounters } from '../../../lib/status';
 import type { CopyFacts, DropReason, ForwarderEvent } from '../../../lib/forwarder/events';
 
 const T0 = Date.UTC(2026, 10, 23, 18, 0, 0);
@@ -18,8 +18,8 @@ function facts(copyId: string, destination = 'intake.example'): CopyFacts {
 
 const result = { outcome: 'delivered' as const, dsn: '2.0.0', reply: '250 ok', detail: '', phase: 'message' as const };
 
-function drop(copyId: string, reason: DropReason, at: number, destination?: string): ForwarderEvent {
-  return { type: 'dropped', at, copy: facts(copyId, destination), reason, attempted: reason === 'retries_spent', detail: reason };
+function drop(copyId: string, reason: DropReason, at: number, destination?: string, attempted = false): ForwarderEvent {
+  return { type: 'dropped', at, copy: facts(copyId, destination), reason, attempted, detail: reason };
 }
 
 function samples(text: string, name: string): string[] {
@@ -51,20 +51,21 @@ describe('StatusMetrics.observeForwarderEvent', () => {
     ]);
   });
 
-  it('counts drops by reason, for the whole queue and the intake domain', async () => {
+  it('counts drops of copies never attempted by reason, for the whole queue and the intake domain', async () => {
     metrics.observeForwarderEvent(drop('A.1', 'queue_full', T0));
     metrics.observeForwarderEvent(drop('A.2', 'queue_full', T0, 'other.example'));
     metrics.observeForwarderEvent(drop('B.1', 'too_old', T0));
-    metrics.observeForwarderEvent(drop('C.1', 'retries_spent', T0));
+    // Removed after an attempt: the gateway counts these hard bounced (tdc_hard_bounced_total), not dropped.
+    metrics.observeForwarderEvent(drop('C.1', 'retries_spent', T0, undefined, true));
+    metrics.observeForwarderEvent(drop('D.1', 'too_old', T0, undefined, true));
     const text = await metrics.metricsText();
     expect(samples(text, 'tdc_dropped_total')).toEqual([
       'tdc_dropped_total{destination="the.tdc.queue",reason="queue_full"} 2',
       'tdc_dropped_total{destination="the.tdc.queue",reason="too_old"} 1',
-      'tdc_dropped_total{destination="the.tdc.queue",reason="retries_spent"} 1',
+      'tdc_dropped_total{destination="the.tdc.queue",reason="retries_spent"} 0',
       'tdc_dropped_total{destination="the.tdc.queue",reason="shutting_down"} 0',
       'tdc_dropped_total{destination="intake.example",reason="queue_full"} 1',
       'tdc_dropped_total{destination="intake.example",reason="too_old"} 1',
-      'tdc_dropped_total{destination="intake.example",reason="retries_spent"} 1',
       'tdc_dropped_total{destination="other.example",reason="queue_full"} 1',
     ]);
   });
@@ -107,21 +108,5 @@ describe('StatusMetrics.observeForwarderEvent', () => {
     expect(samples(text, 'tdc_config_last_reload_success_timestamp_seconds')).toEqual([`tdc_config_last_reload_success_timestamp_seconds ${(T0 + 60_000) / 1000}`]);
     metrics.noteReload(true, T0 + 180_000);
     expect(samples(await metrics.metricsText(), 'tdc_config_last_reload_successful')).toEqual(['tdc_config_last_reload_successful 1']);
-  });
-});
-
-describe('the bridge from the old CopyEvent', () => {
-  it('reads the drop reason from the queue\'s words', () => {
-    expect(['queue full (3/3 messages…)', 'shutting down', 'too old (120 s in queue…)', 'retries spent (last: …)', 'internal error: x'].map(legacyDropReason))
-      .toEqual(['queue_full', 'shutting_down', 'too_old', 'retries_spent', undefined]);
-  });
-
-  it('carries copy id, time, destination and outcome', () => {
-    const e = fromLegacyCopyEvent({ kind: 'dropped', copyId: 'Q.1', queueId: 'Q', at: T0, detail: 'retries spent (last: 421)' }, 'j@Intake.Example');
-    expect(e).toMatchObject({ type: 'dropped', at: T0, reason: 'retries_spent', attempted: true, copy: { copyId: 'Q.1', destination: 'intake.example' } });
-    expect(fromLegacyCopyEvent({ kind: 'retry', copyId: 'Q.1', queueId: 'Q', at: T0, detail: '421 busy', dcid: 4 }, '')).toMatchObject({
-      type: 'soft_bounce', result: { outcome: 'soft', detail: '421 busy', dcid: 4 }, copy: { destination: '' },
-    });
-    expect(fromLegacyCopyEvent({ kind: 'delivered', copyId: 'Q.1', queueId: 'Q', at: T0, detail: '250 ok' }, 'j@a.example')?.type).toBe('delivered');
   });
 });

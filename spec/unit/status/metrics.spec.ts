@@ -4,6 +4,8 @@
  */
 import { register as globalRegistry } from 'prom-client';
 import { EOB_BUCKETS, StatusMetrics, type MilterStatsSnapshot, type QueueCounters, type QueueSnapshot } from '../../../lib/status';
+import { copyFacts, lifeOf } from '../../support/copy-events';
+import { refused } from '../../support/fake-agent';
 
 function counters(over: Partial<QueueCounters> = {}): QueueCounters {
   return { activeRecipients: 0, connectionsOut: 0, delivered: 0, softBounced: 0, hardBounced: 0, dropped: 0, queuedBytes: 0, enqueued: 0, ...over };
@@ -90,6 +92,24 @@ describe('StatusMetrics', () => {
     const again = await metrics.metricsText();
     expect(samples(again, 'tdc_milter_connections_total')).toEqual(['tdc_milter_connections_total 18']);
     expect(samples(again, 'tdc_milter_sessions_active')).toEqual(['tdc_milter_sessions_active 0']);
+  });
+
+  it('subscribes to the event stream: attempts by outcome and retry-table row, connection errors by details', async () => {
+    const c = lifeOf(copyFacts('Q.1'), 0);
+    metrics.observeForwarderEvent(c.enqueued());
+    metrics.observeForwarderEvent(c.soft(1, '451 4.3.0 later', 3));
+    metrics.observeForwarderEvent(c.delivered(2, '250 ok', 3));
+    metrics.observeForwarderEvent(c.hard(3, '550 5.1.1 no', 4));
+    metrics.observeForwarderEvent({ type: 'dropped', at: 4, copy: copyFacts('Q.2'), reason: 'retries_spent', attempted: true, detail: 'retries spent', last: refused() });
+    metrics.observeForwarderEvent({ type: 'connection_error', at: 5, dcid: 5, destination: 'x', host: 'x', ip: '127.0.0.1', port: 25, localAddress: '', details: 'refused', reason: 'ECONNREFUSED' });
+    const text = await metrics.metricsText();
+    expect(samples(text, 'tdc_delivery_attempts_total').sort()).toEqual([
+      'tdc_delivery_attempts_total{outcome="delivered",kind="none"} 1',
+      'tdc_delivery_attempts_total{outcome="hard",kind="smtp_5xx"} 1',
+      'tdc_delivery_attempts_total{outcome="soft",kind="network"} 1',
+      'tdc_delivery_attempts_total{outcome="soft",kind="smtp_4xx"} 1',
+    ]);
+    expect(samples(text, 'tdc_connection_errors_total')).toEqual(['tdc_connection_errors_total{details="refused"} 1']);
   });
 
   it('counts journal decisions by policy and outcome', async () => {

@@ -33,7 +33,8 @@ describe('renderStatusPage', () => {
     milter: milter(9),
   });
   const rec: CopyRecord = {
-    copyId: 'Q<1>.1', queueId: 'Q<1>', messageId: '<a"b@x>', intakeAddress: 'j@intake.example', state: 'dropped', final: true,
+    copyId: 'Q<1>.1', mid: 7, queueId: 'Q<1>', messageId: '<a"b@x>', intakeAddress: 'j@intake.example', state: 'dropped', final: true,
+    summary: 'TDC: Message 7 was not delivered to Cisco Secure Email Threat Defense: dropped (too old <script>).', summaryAt: T0,
     omittedEvents: 0, events: [{ kind: 'dropped', at: T0, detail: 'too old <script>' }],
   };
 

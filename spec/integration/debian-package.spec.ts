@@ -13,6 +13,7 @@ import { startPostfix, type PostfixInstance } from '../support/postfix';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';
 import { SmtpClient } from '../support/smtp-client';
 import { until } from '../support/forwarder-harness';
+import { finalLinesOf, outcomeOf } from '../support/gateway-log';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -177,7 +178,8 @@ describe('the Debian package', () => {
       expect(got.mailFrom).toBe('');
       expect(got.secure).toBe(true);
       expect(got.raw.toString('latin1')).toContain('hello from the installed binary');
-      await daemon.waitForLine(new RegExp(`Message done DCID \\d+ MID ${queueId}\\.1 `), 10_000);
+      await until(() => finalLinesOf(daemon!.lines, `${queueId}.1`).length > 0, 10_000, 'the final line of the copy');
+      expect(finalLinesOf(daemon.lines, `${queueId}.1`).map(outcomeOf)).toEqual(['delivered']);
     } finally {
       await postfix?.stop();
       if (daemon !== undefined) {

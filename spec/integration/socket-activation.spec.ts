@@ -11,6 +11,7 @@ import { DaemonProcess, loopbackJournalConfig, writeConfig } from '../support/da
 import { MilterClient, POSTFIX_OFFER } from '../support/milter-client';
 import { freePort, pollUntil } from '../support/mta-sandbox';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';
+import { finalLinesOf, outcomeOf } from '../support/gateway-log';
 
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 const MARGIN_MS = 1500;
@@ -92,7 +93,8 @@ describe('socket activation (systemd-socket-activate)', () => {
       ]);
       await pollUntil(() => (notify.messages.some((m) => /READY=1/.test(m)) ? true : undefined), 10_000, () => `no READY=1; got ${JSON.stringify(notify.messages)}`);
       expect(notify.messages.find((m) => /READY=1/.test(m))).toMatch(new RegExp(`MAINPID=${daemon.child.pid}`));
-      await daemon.waitForLine(/Message done .* MID ACT1\.1 /, 15_000);
+      await pollUntil(() => (finalLinesOf(daemon.lines, 'ACT1.1').length > 0 ? true : undefined), 15_000, () => 'no final line for ACT1.1');
+      expect(finalLinesOf(daemon.lines, 'ACT1.1').map(outcomeOf)).toEqual(['delivered']);
       daemon.signal('SIGTERM');
       const exit = await daemon.exited;
       expect(exit.code).toBe(0);

@@ -206,7 +206,8 @@ export class SmtpConnection {
       return;
     }
     const ms = this.#o.commandTimeout;
-    const what = wait === 'message' ? 'no progress on the message or no reply to it' : `no reply in state ${this.#session.state}`;
+    const what = wait === 'message' ? 'no progress on the message or no reply to it'
+      : wait === 'handshake' ? 'TLS handshake not done' : `no reply in state ${this.#session.state}`;
     this.#arm(ms, () => this.#apply(this.#session.timeout(`${what} within ${ms} ms`)));
   }
 

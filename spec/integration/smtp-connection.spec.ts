@@ -103,6 +103,22 @@ describe('SmtpConnection', () => {
     expect(await closed).toMatchObject(failure);
   });
 
+  it('times the TLS handshake: a server that says 220 to STARTTLS and then nothing ends in the tls phase at 5000 ms', async () => {
+    const server = await rawServer(['220 mx\r\n', '250-mx\r\n250 STARTTLS\r\n', '220 go ahead\r\n']);
+    servers.push(server);
+    const clock = new ManualClock();
+    const { closed } = connect(server.port, clock);
+    await until(() => server.received.includes('STARTTLS'), 5000, 'STARTTLS');
+    await new Promise((r) => setTimeout(r, 50)); // the 220 reaches the client, the handshake starts
+    let done = false;
+    void closed.then(() => { done = true; });
+    clock.advance(4999);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    clock.advance(1);
+    expect(await closed).toMatchObject({ kind: 'timeout', phase: 'tls' });
+  });
+
   it('a refused connection is a network failure in the connect phase', async () => {
     const server = await rawServer([]);
     const port = server.port;

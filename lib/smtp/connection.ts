@@ -212,6 +212,12 @@ export class SmtpConnection {
   }
 
   #startTls(): void {
+    if (this.#parser.pending) {
+      // RFC 3207 5 (the STARTTLS injection of CVE-2011-0411): bytes after the 220 came in plaintext and
+      // would be read as the TLS server's first reply. Replies after it are refused by the session.
+      this.#apply(this.#session.protocolError(new SmtpProtocolError('SMTP_UNEXPECTED_REPLY', 'plaintext after the 220 reply to STARTTLS')));
+      return;
+    }
     const o = this.#o;
     const plain = this.#socket;
     plain.removeAllListeners('data');

@@ -101,6 +101,16 @@ describe('encodings', () => {
     expect(parsed.subject).toBe(text);
   });
 
+  it('an RFC 2047 wrapper header keeps every line, the first with its field name, within 76 characters (RFC 2047 2)', async () => {
+    await fc.assert(fc.asyncProperty(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 120 }), async (t) => {
+      const text = `é${t.replace(/[\r\n]/g, '')}`.trim();
+      const field = encodedHeaderField('Subject', text);
+      for (const l of field.split('\r\n')) expect(l.length).toBeLessThanOrEqual(76);
+      const parsed = await simpleParser(Buffer.from(`${field}\r\n\r\nx`, 'latin1'));
+      expect(parsed.subject).toBe(text);
+    }), { numRuns: 200 });
+  });
+
   it('a journal of a message with 8-bit headers has an ASCII wrapper and a quoted-printable report', () => {
     const msg = makeMessage({ headers: [{ name: 'From', value: ` ${bytes('Jürgen <j@x.example>')}` }, { name: 'Subject', value: ` ${bytes('Grüße')}` }] });
     const journal = buildJournal({

@@ -6,8 +6,12 @@
 import { isUtf8 } from 'node:buffer';
 import { singleLine } from './sanitize';
 
-/** C0 controls (tab kept) and DEL: decoded text must not carry a line break or NUL into a report line. */
-const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]/g;
+/**
+ * C0 controls (tab kept), DEL, C1 controls (NEL among them) and U+2028/U+2029: decoded text must not
+ * carry a line break or NUL into a report line, not even one that only a Unicode-aware line splitter
+ * (Python's splitlines, a .NET regex's `.`) sees, where "Subject: hi<U+2028>Recipient: x" is two lines.
+ */
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/g;
 
 /** Raw header bytes as text: UTF-8 when they are valid UTF-8, else windows-1252 (never invalid UTF-8). */
 function bytesToText(bytes: Buffer): string {

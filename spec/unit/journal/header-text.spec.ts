@@ -81,6 +81,17 @@ describe('the report lines', () => {
   });
 });
 
+describe('decodeHeaderText and line separators beyond CR and LF', () => {
+  it('drops NEL, U+2028, U+2029 and C1 controls, so no Unicode-aware line splitter sees a second report line', () => {
+    const word = (t: string) => `=?UTF-8?B?${Buffer.from(t, 'utf8').toString('base64')}?=`;
+    for (const sep of ['\u0085', '\u2028', '\u2029', '\u009b']) {
+      const text = decodeHeaderText(` ${word(`hi${sep}Recipient: evil@attacker.example`)}`);
+      expect(text).toBe('hiRecipient: evil@attacker.example');
+      expect(`Subject: ${text}`.split(/\r\n|[\n\r\x85\u2028\u2029]/)).toHaveLength(1);
+    }
+  });
+});
+
 describe('encodings', () => {
   it('quoted-printable: lines within 76 characters, decodes to the text', () => {
     fc.assert(fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 200 }), { minLength: 1, maxLength: 5 }), (ls) => {

@@ -10,7 +10,7 @@ import type { Problem, RawConfig, RawEntry, RawSection } from './parser';
 import { quote } from './parser';
 import { defaultValue, findKey, keysOf, type SectionKind } from './schema';
 import type { Config, DirectionConfig, MilterConfig, Policy, TdcConfig } from './types';
-import { checkListenDirectory, checkSocketGroup, NODE_IO, readCaBundle, type ConfigIo } from './load-time';
+import { checkListenDirectory, checkLogFileDirectory, checkSocketGroup, NODE_IO, readCaBundle, type ConfigIo } from './load-time';
 import type { ListenAddress } from '../util/net-address';
 
 interface Layer {
@@ -102,7 +102,7 @@ export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Proble
   return deepFreeze(config);
 }
 
-/** What the daemon would find only when it uses them: read the CA bundle now, check the socket's directory and group. */
+/** What the daemon would find only when it uses them: read the CA bundle now, check the socket's directory and group, log_file's directory. */
 function loadTimeChecks(milter: Resolved, tdc: Resolved | undefined, io: ConfigIo, problems: Problem[]): void {
   const listen = milter.entries['listen'];
   if (listen !== undefined) {
@@ -113,6 +113,11 @@ function loadTimeChecks(milter: Resolved, tdc: Resolved | undefined, io: ConfigI
   if (group !== undefined && group.value !== undefined) {
     const why = checkSocketGroup(milter.values['listen'] as ListenAddress, group.value as string, io);
     if (why !== undefined) problems.push({ line: group.line, key: 'socket_group', message: why });
+  }
+  const logFile = milter.entries['log_file'];
+  if (logFile !== undefined && typeof logFile.value === 'string') {
+    const why = checkLogFileDirectory(logFile.value, io);
+    if (why !== undefined) problems.push({ line: logFile.line, key: 'log_file', message: why });
   }
   const caFile = tdc?.values['tlsCaFile'] as string | undefined;
   if (tdc === undefined || caFile === undefined) return;

@@ -154,4 +154,28 @@ describe('hasLongLine', () => {
     expect(hasLongLine([Buffer.from('a'.repeat(999))])).toBe(true);
     expect(hasLongLine([Buffer.from('a'.repeat(998))])).toBe(false);
   });
+
+  it('agrees with a line-by-line reference for lines near the limit, CRLF or bare LF, cut anywhere (property)', () => {
+    const line = fc.tuple(fc.integer({ min: 990, max: 1002 }), fc.constantFrom('\r\n', '\n', '\r', ''));
+    fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 5 }), (lines, cuts) => {
+      const text = lines.map(([n, end]) => `${'a'.repeat(n)}${end}`).join('');
+      const reference = text.split('\n').some((l, i, all) => (i < all.length - 1 && l.endsWith('\r') ? l.length - 1 : l.length) > 998);
+      const buf = Buffer.from(text, 'latin1');
+      const at = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((p, q) => p - q);
+      const parts: Buffer[] = [];
+      let from = 0;
+      for (const c of at) { parts.push(buf.subarray(from, c)); from = c; }
+      parts.push(buf.subarray(from));
+      expect(hasLongLine(parts)).toBe(reference);
+    }), { numRuns: 1000 });
+  });
+
+  it('a line ended by a bare LF has no CR to spare: 999 octets before it are too long, on the wire 999 + CRLF', () => {
+    const long = Buffer.from(`x\n${'a'.repeat(999)}\nb\n`, 'latin1');
+    const ok = Buffer.from(`x\n${'a'.repeat(998)}\nb\n`, 'latin1');
+    for (let cut = 0; cut <= long.length; cut++) {
+      expect(hasLongLine([long.subarray(0, cut), long.subarray(cut)])).toBe(true);
+      expect(hasLongLine([ok.subarray(0, Math.min(cut, ok.length)), ok.subarray(Math.min(cut, ok.length))])).toBe(false);
+    }
+  });
 });

@@ -11,7 +11,7 @@ import { quote } from './parser';
 import { defaultValue, findKey, keysOf, type SectionKind } from './schema';
 import type { Config, DirectionConfig, MilterConfig, Policy, TdcConfig } from './types';
 import { checkListenDirectory, checkLogFileDirectory, checkSocketGroup, NODE_IO, readCaBundle, type ConfigIo } from './load-time';
-import type { ListenAddress } from '../util/net-address';
+import { isHostname, type ListenAddress } from '../util/net-address';
 
 interface Layer {
   label: string;
@@ -65,9 +65,16 @@ export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Proble
   const milterSec = singleton(raw, 'milter');
   const milter = resolve('milter', [{ label: 'milter', section: milterSec }], file);
   if (milter.values['hostname'] === undefined) {
-    milter.values['hostname'] = opts.hostname ?? os.hostname();
+    const system = opts.hostname ?? os.hostname();
+    milter.values['hostname'] = system;
     milter.sources['milter.hostname'] = opts.hostname === undefined ? 'default (system host name)' : 'default (host name)';
+    // The journal's From/Message-ID and EHLO take only a host name: refuse now what would fail every copy.
+    if (!isHostname(system)) {
+      problems.push({ line: 0, key: 'hostname', message: `expected a host name such as gw1.example.org (the system host name is not one; set hostname), got ${JSON.stringify(system)}` });
+    }
   }
+  // A fully qualified name may be written with its root dot; the headers and EHLO want it without.
+  milter.values['hostname'] = String(milter.values['hostname']).replace(/\.$/, '');
   const hostname = String(milter.values['hostname']);
   const groupName = milter.values['group'] as string | undefined;
 

@@ -37,6 +37,8 @@ export interface AppDeps {
   onCopyEvent?: (e: CopyEvent) => void;
   /** Overrides for tests: DNS servers for MX lookups, TLS server name. */
   forwarderOverrides?: Partial<ForwarderOptions>;
+  /** The listening socket systemd passed (socket activation); served instead of binding `listen`. */
+  inheritedListener?: { fd: number; name?: string | undefined };
   /** Called with every journal copy built, before it is offered (tests read the bytes). */
   onJournalBuilt?: (copy: { id: string; intakeAddress: string; raw: Buffer }) => void;
 }
@@ -168,6 +170,7 @@ export class TdcApp {
       listen: m.listen,
       socketMode: m.socketMode,
       socketGroup: m.socketGroup,
+      ...(deps.inheritedListener !== undefined ? { inherited: deps.inheritedListener } : {}),
       logger: deps.logger,
       maxMessageBytes: m.maxMessageSize,
       onMessage: (msg) => app.metrics.timeJournal(() => app.handleMessage(msg)),
@@ -264,7 +267,9 @@ export class TdcApp {
     const old = this.#config;
     const listen = formatListenAddress(config.milter.listen);
     if (listen !== formatListenAddress(old.milter.listen)) {
-      this.#deps.logger.warn(`reload: listen changed to ${listen}; restart the daemon to move the listener`);
+      this.#deps.logger.warn(this.#deps.inheritedListener === undefined
+        ? `reload: listen changed to ${listen}; restart the daemon to move the listener`
+        : `reload: listen changed to ${listen}, but the socket comes from systemd: change ListenStream= in tdc-milter.socket instead`);
     }
     const logKeys = ['logLevel', 'logFormat', 'logFile', 'syslogSocket'] as const;
     if (logKeys.some((k) => config.milter[k] !== old.milter[k])) {
@@ -286,11 +291,20 @@ export class TdcApp {
     this.#journaler.handle(msg);
   }
 
-  /** SIGTERM: stop taking mail, give queued copies `drainMs` to go, then close everything. */
+  /**
+   * SIGTERM: stop accepting milter connections, serve the open ones until the MTA closes them,
+   * then give queued copies the rest of `drainMs` to go, then close everything.
+   */
   async stop(drainMs: number): Promise<void> {
     const started = this.#clock.now();
-    // Sessions in progress may still hand us messages; let them finish first (bounded).
-    await this.#milter?.close(Math.min(drainMs, 5000));
+    // Cutting an open milter connection would send the rest of that SMTP session's mail on
+    // unjournaled (milter_default_action = accept), so the MTA decides when it ends, within drain_time.
+    const open = this.#milter?.stats().activeSessions ?? 0;
+    const closed = this.#milter?.close(drainMs); // stops accepting at once
+    if (open > 0) {
+      this.#deps.logger.info(`${open} milter connection(s) open: serving them until the MTA closes them, for up to ${drainMs / 1000}s (drain_time)`);
+    }
+    await closed;
     await this.forwarder.drain(Math.max(0, drainMs - (this.#clock.now() - started)));
     await this.forwarder.close();
     this.#sampler?.cancel();

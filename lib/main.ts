@@ -12,6 +12,9 @@ import { statusCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
 import { formatUsage, parseCommandLine, type CommandSpec } from './cli/args';
+import { explainCommand } from './cli/explain';
+import { checkIntakeCommand } from './cli/check-intake';
+import { listenFdsFromEnv, notifySystemd, unsetListenEnv } from './util/systemd';
 import { VERSION } from './version';
 
 const SYSTEM_CONFIG = '/etc/tdc-milter/milter.conf';
@@ -26,7 +29,8 @@ const EXIT_CODES = `exit codes:
   0  success (check-config: the file is valid)
   1  failure (check-config: the file has problems, each printed as file:line: key: expected …, got …;
      run: not started; status/track: no answer or not found)
-  2  usage error (unknown command or option, missing or extra argument), or the file cannot be read`;
+  2  usage error (unknown command or option, missing or extra argument), or the file cannot be read
+  check-intake exits as a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad options or file)`;
 
 /** Which file to read: explicit, environment, system path, or none (embedded default). */
 function chooseConfigPath(explicit: string | undefined): string | undefined {
@@ -78,9 +82,15 @@ async function run(path: string | undefined): Promise<number> {
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
   logger.info(`starting tdc-milter with ${path ?? 'the embedded default configuration'}`);
+  // Socket activation: serve the socket systemd holds, so the MTA's connections wait in its backlog across a restart.
+  const activation = listenFdsFromEnv(process.env, process.pid);
+  unsetListenEnv(process.env);
+  if (activation.kind === 'ignored') logger.warn(`socket activation not used: ${activation.reason}; binding listen itself`);
+  const inheritedListener = activation.kind === 'inherited' ? activation.listener : undefined;
+  if (inheritedListener && inheritedListener.passed > 1) logger.warn(`systemd passed ${inheritedListener.passed} sockets; serving fd ${inheritedListener.fd} only`);
 
   try {
-    app = await TdcApp.start(first.config, { logger });
+    app = await TdcApp.start(first.config, { logger, ...(inheritedListener ? { inheritedListener } : {}) });
   } catch (err) {
     logger.error(`not started: ${describeError(err)}`);
     await logger.close();
@@ -88,6 +98,7 @@ async function run(path: string | undefined): Promise<number> {
   }
   const running = app;
   if (reloadPending) reload(running);
+  void notifySystemd(['--ready', `--status=serving ${running.milter.listenAddress}`]).then((e) => e && logger.warn(`readiness not reported to systemd: ${e}`));
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -98,6 +109,7 @@ async function run(path: string | undefined): Promise<number> {
       const drainMs = running.config.milter.drainTime;
       const before = running.forwarder.counters();
       const started = Date.now();
+      void notifySystemd(['STOPPING=1']);
       logger.info(
         `${signal} received: no new messages; ${before.activeRecipients} journal copies queued, ` +
           `draining for up to ${secondsText(drainMs)} (drain_time)`,
@@ -178,6 +190,11 @@ const COMMANDS: readonly Command[] = [
     action: (ctx) => askDaemon(ctx, (listen, json) => statusCommand(listen, { json })) },
   { name: 'track', operands: ['ID'], options: [JSON_OPTION], help: 'the history of a journal copy, by copy id, MTA queue id or Message-ID',
     action: (ctx) => askDaemon(ctx, (listen, json) => trackCommand(listen, ctx.operands[0], { json })) },
+  // explain and check-intake parse their own options (lib/cli/, see ownOptions); listed here for the help.
+  { name: 'explain', help: "what the daemon would do with a message: --from ADDR --rcpt ADDR [--rcpt …] [--client-ip IP] [--daemon-name NAME] [--auth USER] [--header 'Name: value' …]; the direction, each recipient's policy and decision, the intake of each copy; sends nothing",
+    action: async (ctx) => finish(explainCommand(ctx.path !== undefined ? ['--config', ctx.path] : [], configFor)) },
+  { name: 'check-intake', help: 'check the way to the intake: [ADDRESS] [--dns SERVER] [--port PORT] [--send]; relay or MX, STARTTLS (TLS 1.2+), certificate, MAIL FROM:<> and RCPT TO',
+    action: async (ctx) => finish(await checkIntakeCommand(ctx.path !== undefined ? ['--config', ctx.path] : [], configFor)) },
   { name: 'help', help: 'print this help', action: async () => {
     process.stdout.write(usage());
     return 0;
@@ -188,7 +205,31 @@ function usage(): string {
   return formatUsage('tdc-milter', COMMANDS, EXIT_CODES);
 }
 
+/** Write a one-shot command's output; its exit code. */
+function finish(out: { exitCode: number; stdout: string; stderr: string }): number {
+  process.stdout.write(out.stdout);
+  process.stderr.write(out.stderr);
+  return out.exitCode;
+}
+
+/** The configuration for explain and check-intake: an explicit --config, or the default choice. */
+function configFor(explicit: string | undefined): { result: ConfigResult; name: string } {
+  const chosen = chooseConfigPath(explicit);
+  return { result: loadConfig(chosen), name: chosen ?? '(embedded default)' };
+}
+
+/** explain and check-intake take repeated and optional arguments: their own parsers get argv (with any leading --config). */
+function ownOptions(argv: string[]): { command: 'explain' | 'check-intake'; args: string[] } | undefined {
+  const lead = argv[0] === '--config' || argv[0] === '-c' ? 2 : 0;
+  const name = argv[lead];
+  if (name !== 'explain' && name !== 'check-intake') return undefined;
+  return { command: name, args: [...argv.slice(0, lead), ...argv.slice(lead + 1)] };
+}
+
 async function main(argv: string[]): Promise<number> {
+  const own = ownOptions(argv);
+  if (own?.command === 'explain') return finish(explainCommand(own.args, configFor));
+  if (own?.command === 'check-intake') return finish(await checkIntakeCommand(own.args, configFor));
   const line = parseCommandLine(argv, COMMANDS, 'run');
   switch (line.kind) {
     case 'usage-error':

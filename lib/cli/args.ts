@@ -75,6 +75,15 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
   return { kind: 'command', command: command.name, operands, config, flags };
 }
 
+/** For commands with their own parseArgs options (explain, check-intake): its errors in our words. */
+export function parseStrict<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new Error(explain(err));
+  }
+}
+
 /** node:util's errors, in our words (its own advise quoting with `--`, which no option here needs). */
 function explain(err: unknown): string {
   const e = err as { code?: string; message?: string };

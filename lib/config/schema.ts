@@ -75,7 +75,7 @@ export const SCHEMA: readonly KeySpec[] = [
   { section: 'milter', key: 'max_message_size', field: 'maxMessageSize', kind: 'size', default: '50MiB', empty: 'forbidden', min: KiB, max: GiB,
     doc: 'bigger messages are not journaled (logged instead)' },
   { section: 'milter', key: 'drain_time', field: 'drainTime', kind: 'duration', default: '30s', empty: 'forbidden', min: 0, max: 600 * S,
-    doc: 'on SIGTERM, time queued copies get to reach the intake before the rest are dropped and the daemon exits' },
+    doc: 'on SIGTERM, time open milter connections are still served and queued copies get to reach the intake before the rest are dropped and the daemon exits' },
   // [tdc] (layered: [group NAME] and [machine NAME] may override these)
   { section: 'tdc', key: 'enabled', field: 'enabled', kind: 'bool', default: 'yes', empty: 'forbidden',
     doc: 'journal incoming mail; when left unset, journaling is off while intake_address is empty' },

@@ -46,6 +46,11 @@ export interface MilterServerOptions {
   wants?: NegotiationWants | (() => NegotiationWants);
   /** Where group names are looked up (tests). Default /etc/group. */
   groupFile?: string;
+  /**
+   * Serve this already listening socket (systemd socket activation) instead of binding `listen`:
+   * no stale-socket removal, mode or group (the .socket unit sets those), and it is never unlinked.
+   */
+  inherited?: { fd: number; name?: string | undefined };
 }
 
 export interface MilterStats {
@@ -101,6 +106,18 @@ function listen(server: net.Server, addr: ListenAddress): Promise<void> {
   });
 }
 
+/** Serve a listening socket we inherited; Node tells TCP from unix sockets itself. */
+function listenOnFd(server: net.Server, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ fd }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
 /** Remove a socket file left by a dead process; refuse if something answers on it or it is no socket. */
 async function removeStaleSocket(path: string): Promise<void> {
   let st: fs.Stats;
@@ -121,13 +138,15 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 export async function startMilterServer(options: MilterServerOptions): Promise<MilterServer> {
+  const inherited = options.inherited;
   const addr = typeof options.listen === 'string' ? parseListenAddress(options.listen) : options.listen;
   checkInt('maxPacketBytes', options.maxPacketBytes, 1, 0x7fffffff);
   checkInt('maxMessageBytes', options.maxMessageBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInt('socketMode', options.socketMode, 0, 0o7777);
-  const gid = addr.kind === 'unix' && options.socketGroup !== undefined
+  const ownUnixSocket = addr.kind === 'unix' && inherited === undefined;
+  const gid = ownUnixSocket && options.socketGroup !== undefined
     ? resolveGroup(options.socketGroup, options.groupFile) : undefined;
-  if (addr.kind === 'unix') await removeStaleSocket(addr.path);
+  if (ownUnixSocket) await removeStaleSocket(addr.path);
 
   const log = options.logger;
   const clock = options.clock ?? systemClock;
@@ -177,7 +196,7 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     socket.on('end', () => {
       session.end('EOF from the MTA');
     });
-    if (addr.kind !== 'unix') {
+    if (socket.remoteAddress !== undefined) {
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 60_000);
       log.debug(`milter connection ${id} from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
@@ -222,13 +241,21 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
     }
   }
 
-  try {
-    await listen(server, addr);
-  } catch (err) {
-    throw new MilterListenError(`listen: cannot listen on ${listenAddressText}: ${describeError(err)}`, { cause: err });
+  if (inherited !== undefined) {
+    try {
+      await listenOnFd(server, inherited.fd);
+    } catch (err) {
+      throw new MilterListenError(`listen: cannot serve the socket passed by systemd (fd ${inherited.fd}): ${describeError(err)}`, { cause: err });
+    }
+  } else {
+    try {
+      await listen(server, addr);
+    } catch (err) {
+      throw new MilterListenError(`listen: cannot listen on ${listenAddressText}: ${describeError(err)}`, { cause: err });
+    }
   }
   let socketIno: number | undefined;
-  if (addr.kind === 'unix') {
+  if (ownUnixSocket && addr.kind === 'unix') {
     try {
       if (options.socketMode !== undefined) fs.chmodSync(addr.path, options.socketMode);
       if (gid !== undefined) fs.chownSync(addr.path, -1, gid);
@@ -243,16 +270,23 @@ export async function startMilterServer(options: MilterServerOptions): Promise<M
 
   let resolved: ListenAddress = addr;
   let port: number | undefined;
-  if (addr.kind !== 'unix') {
-    const a = server.address() as net.AddressInfo;
-    port = a.port;
-    resolved = { kind: addr.kind, host: a.address, port: a.port };
+  const bound = server.address();
+  if (bound !== null && typeof bound === 'object') {
+    port = bound.port;
+    resolved = { kind: bound.family === 'IPv6' ? 'inet6' : 'inet', host: bound.address, port: bound.port };
+  } else if (typeof bound === 'string' && bound !== '') {
+    resolved = { kind: 'unix', path: bound };
   }
-  const listenAddress = formatListenAddress(resolved);
-  log.info(`milter listening on ${listenAddress}`);
+  const listenAddress = inherited !== undefined && resolved === addr ? 'unix:(path set in the .socket unit)' : formatListenAddress(resolved);
+  if (inherited !== undefined) {
+    const named = inherited.name !== undefined ? ` "${inherited.name}"` : '';
+    log.info(`milter listening on ${listenAddress} (socket${named} passed by systemd, fd ${inherited.fd}; listen = ${listenAddressText} in the configuration is not used)`);
+  } else {
+    log.info(`milter listening on ${listenAddress}`);
+  }
 
   function unlinkOwnSocket(): void {
-    if (addr.kind !== 'unix') return;
+    if (!ownUnixSocket || addr.kind !== 'unix') return;
     try {
       const st = fs.lstatSync(addr.path);
       if (st.isSocket() && st.ino === socketIno) fs.unlinkSync(addr.path);

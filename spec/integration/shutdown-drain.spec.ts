@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ScriptedIntake, SilentServer } from '../support/scripted-intake';
-import { DaemonProcess, feedIncoming as feed, writeConfig } from '../support/daemon-process';
+import { DaemonProcess, feedIncoming as feed, loopbackJournalConfig, writeConfig } from '../support/daemon-process';
 import { freePort } from '../support/mta-sandbox';
 import { until } from '../support/forwarder-harness';
 
@@ -16,25 +16,11 @@ const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 const MARGIN_MS = 1500;
 
 function configText(milterPort: number, intakePort: number, drainTime: string): string {
-  return `[milter]
-listen = inet:127.0.0.1:${milterPort}
-status_listen = no
-hostname = gw.example.test
-drain_time = ${drainTime}
-
-[tdc]
-enabled = yes
-intake_address = journal@intake.test
-relay = [127.0.0.1]:${intakePort}
-tls_ca_file = ${CA_FILE}
-max_queue_age = 60s
-retry_delay = 1s
-min_connections = 1
-max_connections = 1
-messages_per_connection = 100
-connect_timeout = 10s
-command_timeout = 30s
-`;
+  return loopbackJournalConfig(milterPort, intakePort, CA_FILE, {
+    milter: [`drain_time = ${drainTime}`],
+    tdc: ['max_queue_age = 60s', 'retry_delay = 1s', 'min_connections = 1', 'max_connections = 1', 'messages_per_connection = 100',
+      'connect_timeout = 10s', 'command_timeout = 30s'],
+  });
 }
 
 /** Per copy id: 'delivered', 'dropped: <reason>' or undefined (no final log line). */

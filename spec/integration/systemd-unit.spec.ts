@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { defaultValue, findKey } from '../../lib/config/schema';
 
 const UNIT = path.resolve(__dirname, '../../examples/tdc-milter.service');
+const SOCKET_UNIT = path.resolve(__dirname, '../../examples/tdc-milter.socket');
 const BINARY = '/usr/bin/tdc-milter';
 
 /** The daemon drains queued copies for up to this long on SIGTERM: [milter] drain_time's default. */
@@ -55,6 +56,8 @@ describe('examples/tdc-milter.service', () => {
     fs.writeFileSync(standIn, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     unitCopy = path.join(dir, 'tdc-milter.service');
     fs.writeFileSync(unitCopy, text.split(BINARY).join(standIn));
+    // The service requires its socket unit; verify finds it next to the service.
+    fs.copyFileSync(SOCKET_UNIT, path.join(dir, 'tdc-milter.socket'));
   });
 
   afterEach(() => {
@@ -79,12 +82,13 @@ describe('examples/tdc-milter.service', () => {
   });
 
   it('verify would catch a broken unit (the check can fail)', () => {
-    fs.writeFileSync(unitCopy, fs.readFileSync(unitCopy, 'utf8').replace('Type=simple', 'Type=simpel'));
+    fs.writeFileSync(unitCopy, fs.readFileSync(unitCopy, 'utf8').replace('Type=notify', 'Type=notifi'));
     expect(analyze(['verify', '--man=no', unitCopy]).stderr).toMatch(/Failed to parse service type/);
   });
 
   it('runs as tdc-milter:postfix with the socket directory in the Postfix spool', () => {
-    expect(settings(text, 'Type')).toEqual(['simple']);
+    expect(settings(text, 'Type')).toEqual(['notify']);
+    expect(settings(text, 'NotifyAccess')).toEqual(['all']); // systemd-notify, a child, reports readiness
     expect(settings(text, 'User')).toEqual(['tdc-milter']);
     expect(settings(text, 'Group')).toEqual(['postfix']);
     expect(settings(text, 'ExecStartPre')).toEqual([
@@ -118,5 +122,20 @@ describe('examples/tdc-milter.service', () => {
     }
     // Node's JIT needs writable+executable memory: this setting would kill the daemon at start.
     expect(settings(text, 'MemoryDenyWriteExecute')).toEqual([]);
+  });
+
+  it('holds its socket in tdc-milter.socket (socket activation), on the default listen address', () => {
+    expect(settings(text, 'Requires')).toEqual(['tdc-milter.socket']);
+    expect(settings(text, 'After')).toEqual(['network.target tdc-milter.socket']);
+    expect(settings(text, 'Also')).toEqual(['tdc-milter.socket']);
+    const socket = fs.readFileSync(SOCKET_UNIT, 'utf8');
+    expect(defaultValue(findKey('milter', 'listen')!)).toEqual({ kind: 'inet', host: '127.0.0.1', port: 8894 });
+    expect(settings(socket, 'ListenStream')).toEqual(['127.0.0.1:8894']);
+    // The daemon picks the fd named "milter" when systemd passes several.
+    expect(settings(socket, 'FileDescriptorName')).toEqual(['milter']);
+    const copy = path.join(dir, 'tdc-milter.socket');
+    const r = analyze(['verify', '--man=no', copy]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });

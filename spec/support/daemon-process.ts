@@ -32,11 +32,30 @@ export function writeConfig(text: string, prefix = 'tdc-daemon-'): string {
   return file;
 }
 
+/**
+ * A milter.conf for a daemon on loopback journaling to a loopback STARTTLS intake (test CA), with
+ * the status endpoint off; `extra` lines are added to [milter] and [tdc].
+ */
+export function loopbackJournalConfig(milterPort: number, intakePort: number, caFile: string, extra: { milter?: string[]; tdc?: string[] } = {}): string {
+  return [
+    '[milter]', `listen = inet:127.0.0.1:${milterPort}`, 'status_listen = no', 'hostname = gw.example.test', ...(extra.milter ?? []), '',
+    '[tdc]', 'enabled = yes', 'intake_address = journal@intake.test', `relay = [127.0.0.1]:${intakePort}`, `tls_ca_file = ${caFile}`,
+    ...(extra.tdc ?? []), '',
+  ].join('\n');
+}
+
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
   /** ms from `signal()` (or from the start, when never signalled) to the exit. */
   afterSignalMs: number;
+}
+
+export interface SpawnOptions {
+  /** Added to the environment (e.g. NOTIFY_SOCKET, LISTEN_FDS). */
+  env?: NodeJS.ProcessEnv;
+  /** A command that runs the daemon, e.g. ['systemd-socket-activate', '-l', ADDR]; it must exec it. */
+  wrapper?: string[];
 }
 
 export class DaemonProcess {
@@ -48,8 +67,9 @@ export class DaemonProcess {
   #partial = { out: '', err: '' };
   readonly #listeners = new Set<() => void>();
 
-  private constructor(readonly configFile: string) {
-    this.child = spawn(process.execPath, [MAIN, 'run', '--config', configFile], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  private constructor(readonly configFile: string, options: SpawnOptions = {}) {
+    const command = [...(options.wrapper ?? []), process.execPath, MAIN, 'run', '--config', configFile];
+    this.child = spawn(command[0]!, command.slice(1), { env: { ...cliEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const collect = (which: 'out' | 'err') => (d: Buffer) => {
       const parts = (this.#partial[which] + d.toString('utf8')).split('\n');
       this.#partial[which] = parts.pop()!;
@@ -64,14 +84,14 @@ export class DaemonProcess {
   }
 
   /** Spawn without waiting for anything (e.g. when the log goes to a file). */
-  static spawn(configFile: string): DaemonProcess {
+  static spawn(configFile: string, options: SpawnOptions = {}): DaemonProcess {
     assertBuilt();
-    return new DaemonProcess(configFile);
+    return new DaemonProcess(configFile, options);
   }
 
   /** Spawn and wait for the "milter listening" line on stdout/stderr. */
-  static async start(configFile: string, timeoutMs = 15_000): Promise<DaemonProcess> {
-    const d = DaemonProcess.spawn(configFile);
+  static async start(configFile: string, timeoutMs = 15_000, options: SpawnOptions = {}): Promise<DaemonProcess> {
+    const d = DaemonProcess.spawn(configFile, options);
     try {
       await d.waitForLine(/milter listening on/, timeoutMs);
     } catch (err) {

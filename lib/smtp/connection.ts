@@ -122,18 +122,18 @@ export class SmtpConnection {
 
   #data(chunk: Buffer): void {
     if (this.#closed) return;
-    let replies;
+    let parsed: ReturnType<ReplyParser['pushUntilError']>;
     try {
-      replies = this.#parser.push(chunk);
+      parsed = this.#parser.pushUntilError(chunk);
     } catch (err) {
-      const e = err instanceof SmtpProtocolError ? err : new SmtpProtocolError('SMTP_REPLY_MALFORMED', describeError(err));
-      this.#apply(this.#session.protocolError(e));
-      return;
+      parsed = { replies: [], error: new SmtpProtocolError('SMTP_REPLY_MALFORMED', describeError(err)) };
     }
-    for (const r of replies) {
+    // The replies before a malformed line count; the protocol error comes after them.
+    for (const r of parsed.replies) {
       if (this.#closed) return;
       this.#apply(this.#session.receive(r));
     }
+    if (parsed.error && !this.#closed) this.#apply(this.#session.protocolError(parsed.error));
   }
 
   #socketError(err: Error): void {

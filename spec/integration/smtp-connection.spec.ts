@@ -160,6 +160,14 @@ describe('SmtpConnection', () => {
     expect(outcome).toMatchObject({ kind: 'protocol', phase: 'tls' });
   });
 
+  it('a reply before a malformed line in the same packet still counts (the failure comes after it)', async () => {
+    // Were the 220 dropped with the garbage, a 250 to a copy's data would be too: delivered, yet retried.
+    const server = await rawServer(['220 mx ESMTP\r\nthis is not a reply\r\n']);
+    servers.push(server);
+    const { closed } = connect(server.port, systemClock);
+    expect(await closed).toMatchObject({ kind: 'protocol', phase: 'ehlo' });
+  });
+
   it('a refused connection is a network failure in the connect phase', async () => {
     const server = await rawServer([]);
     const port = server.port;

@@ -10,8 +10,8 @@ import type { Problem, RawConfig, RawEntry, RawSection } from './parser';
 import { quote } from './parser';
 import { defaultValue, findKey, keysOf, type SectionKind } from './schema';
 import type { Config, DirectionConfig, MilterConfig, Policy, TdcConfig } from './types';
-import { checkListenDirectory, checkSocketGroup, NODE_IO, readCaBundle, type ConfigIo } from './load-time';
-import type { ListenAddress } from '../util/net-address';
+import { checkListenDirectory, checkLogFileDirectory, checkSocketGroup, NODE_IO, readCaBundle, type ConfigIo } from './load-time';
+import { isHostname, type ListenAddress } from '../util/net-address';
 
 interface Layer {
   label: string;
@@ -65,9 +65,16 @@ export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Proble
   const milterSec = singleton(raw, 'milter');
   const milter = resolve('milter', [{ label: 'milter', section: milterSec }], file);
   if (milter.values['hostname'] === undefined) {
-    milter.values['hostname'] = opts.hostname ?? os.hostname();
+    const system = opts.hostname ?? os.hostname();
+    milter.values['hostname'] = system;
     milter.sources['milter.hostname'] = opts.hostname === undefined ? 'default (system host name)' : 'default (host name)';
+    // The journal's From/Message-ID and EHLO take only a host name: refuse now what would fail every copy.
+    if (!isHostname(system)) {
+      problems.push({ line: 0, key: 'hostname', message: `expected a host name such as gw1.example.org (the system host name is not one; set hostname), got ${JSON.stringify(system)}` });
+    }
   }
+  // A fully qualified name may be written with its root dot; the headers and EHLO want it without.
+  milter.values['hostname'] = String(milter.values['hostname']).replace(/\.$/, '');
   const hostname = String(milter.values['hostname']);
   const groupName = milter.values['group'] as string | undefined;
 
@@ -102,7 +109,7 @@ export function buildConfig(raw: RawConfig, opts: BuildOptions, problems: Proble
   return deepFreeze(config);
 }
 
-/** What the daemon would find only when it uses them: read the CA bundle now, check the socket's directory and group. */
+/** What the daemon would find only when it uses them: read the CA bundle now, check the socket's directory and group, log_file's directory. */
 function loadTimeChecks(milter: Resolved, tdc: Resolved | undefined, io: ConfigIo, problems: Problem[]): void {
   const listen = milter.entries['listen'];
   if (listen !== undefined) {
@@ -113,6 +120,11 @@ function loadTimeChecks(milter: Resolved, tdc: Resolved | undefined, io: ConfigI
   if (group !== undefined && group.value !== undefined) {
     const why = checkSocketGroup(milter.values['listen'] as ListenAddress, group.value as string, io);
     if (why !== undefined) problems.push({ line: group.line, key: 'socket_group', message: why });
+  }
+  const logFile = milter.entries['log_file'];
+  if (logFile !== undefined && typeof logFile.value === 'string') {
+    const why = checkLogFileDirectory(logFile.value, io);
+    if (why !== undefined) problems.push({ line: logFile.line, key: 'log_file', message: why });
   }
   const caFile = tdc?.values['tlsCaFile'] as string | undefined;
   if (tdc === undefined || caFile === undefined) return;

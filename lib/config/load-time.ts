@@ -1,8 +1,9 @@
 /**
  * The checks and reads milter.conf needs from the file system, done once when the file is loaded so
  * that `check-config` and the daemon (start and reload) accept exactly the same files: the CA bundle
- * is read and every certificate in it parsed, a unix socket's directory and group must exist. All file I/O of
- * lib/config goes through the injectable `ConfigIo`. Imports node:fs/crypto/path and util only.
+ * is read and every certificate in it parsed; a unix socket's directory and group, and log_file's
+ * directory, must exist. All file I/O of lib/config goes through the injectable `ConfigIo`.
+ * Imports node:fs/crypto/path and util only.
  */
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -74,6 +75,16 @@ export function checkListenDirectory(listen: ListenAddress, text: string, io: Co
   const dir = path.dirname(listen.path);
   if (io.isDirectory(dir)) return undefined;
   return `expected a unix socket in an existing directory, got ${JSON.stringify(text)} (no directory ${dir})`;
+}
+
+/**
+ * `log_file`'s directory must exist: the daemon creates the file, never the directory, and a file it
+ * cannot open costs every log line after one line on stderr.
+ */
+export function checkLogFileDirectory(file: string, io: ConfigIo): string | undefined {
+  const dir = path.dirname(file);
+  if (io.isDirectory(dir)) return undefined;
+  return `expected a file in an existing directory, got ${JSON.stringify(file)} (no directory ${dir})`;
 }
 
 export const GROUP_FILE = '/etc/group';

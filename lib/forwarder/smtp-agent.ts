@@ -117,6 +117,8 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
     if (ctx.signal.aborted) return abortedResult('aborted before routing');
     const routed = await this.#route(domain, ctx.signal, copy);
     if ('outcome' in routed) return routed;
+    // close() may have come during the lookup: its pools take no copies any more (one would wait forever).
+    if (this.#closed) return localResult('the forwarder is closing');
     const pool = this.#poolFor(domain);
     pool.setRoute(routed.route);
     return new Promise<DeliveryResult>((resolve) => {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { isAscii } from 'node:buffer';
 import { headerLine, type CapturedMessage } from '../message';
 import { TdcError } from '../util/errors';
+import { hasLongLine } from '../util/long-line';
 import { cutUtf8, decodeHeaderText, encodedHeaderField, firstAddress, plainHeaderText, quotedPrintable } from './header-text';
 import { headerField, MAX_LINE, singleLine, token } from './sanitize';
 
@@ -104,30 +105,7 @@ export function clientIpText(msg: CapturedMessage): string | undefined {
   return msg.clientIp;
 }
 
-/**
- * True when a line of `parts` laid end to end is longer than 998 octets without its CRLF (more than
- * 999 octets before its LF, CR counted; a last line without LF: more than 998). Strides from LF to
- * the last LF within reach instead of visiting every line: a megabyte costs about a thousand scans.
- */
-export function hasLongLine(parts: readonly Buffer[]): boolean {
-  let run = 0; // octets of the current line seen so far, CR included
-  for (const p of parts) {
-    let pos = 0;
-    for (;;) {
-      const reach = pos + (MAX_LINE + 1 - run); // the current line's LF may be here at the latest
-      if (reach >= p.length) {
-        const lf = p.lastIndexOf(10, p.length - 1);
-        run = lf < pos ? run + p.length - pos : p.length - lf - 1;
-        break;
-      }
-      const lf = p.lastIndexOf(10, reach);
-      if (lf < pos) return true;
-      run = 0;
-      pos = lf + 1;
-    }
-  }
-  return run > MAX_LINE;
-}
+export { hasLongLine };
 
 /** The attached original's header block: earlier remote-IP headers renamed, so ours is the only one. */
 function attachedHeaderBlock(msg: CapturedMessage, remoteIpHeader: string): Buffer {

@@ -6,8 +6,12 @@
 import { isUtf8 } from 'node:buffer';
 import { singleLine } from './sanitize';
 
-/** C0 controls (tab kept) and DEL: decoded text must not carry a line break or NUL into a report line. */
-const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]/g;
+/**
+ * C0 controls (tab kept), DEL, C1 controls (NEL among them) and U+2028/U+2029: decoded text must not
+ * carry a line break or NUL into a report line, not even one that only a Unicode-aware line splitter
+ * (Python's splitlines, a .NET regex's `.`) sees, where "Subject: hi<U+2028>Recipient: x" is two lines.
+ */
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/g;
 
 /** Raw header bytes as text: UTF-8 when they are valid UTF-8, else windows-1252 (never invalid UTF-8). */
 function bytesToText(bytes: Buffer): string {
@@ -83,28 +87,47 @@ export function cutUtf8(text: string, max: number): string {
   return text.slice(0, end);
 }
 
+/** RFC 2047 §2: a line of a header field with encoded-words is at most 76 characters. */
+const ENCODED_LINE = 76;
+/** `=?UTF-8?B?` + `?=`. */
+const WORD_OVERHEAD = 12;
+
+/** UTF-8 bytes that fit in one B-word after `lead` characters of its line (whole base64 quanta). */
+function wordBudget(lead: number): number {
+  return Math.floor((ENCODED_LINE - lead - WORD_OVERHEAD) / 4) * 3;
+}
+
 /**
- * `Name: value` with a non-ASCII value as RFC 2047 UTF-8 B-words, folded one word per line (each
- * word at most 75 characters, RFC 2047 §2), so the header is ASCII and never needs SMTPUTF8.
+ * `Name: value` with a non-ASCII value as RFC 2047 UTF-8 B-words, folded one word per line, each line
+ * within 76 characters, the first with its field name (RFC 2047 §2; so every word is at most 75), so
+ * the header is ASCII and never needs SMTPUTF8.
  */
 export function encodedHeaderField(name: string, text: string): string {
   const words: string[] = [];
+  // A continuation line is ` WORD`: 45 bytes → 60 base64 characters, a 73-character line.
+  const next = wordBudget(1);
+  let max = wordBudget(name.length + 2);
+  // A field name too long for even one 4-byte character leaves its first line empty.
+  if (max < 4) {
+    words.push('');
+    max = next;
+  }
   let chunk = '';
   let bytes = 0;
   for (const ch of text) {
     const len = Buffer.byteLength(ch, 'utf8');
-    // 45 bytes → 60 base64 characters + 12 of `=?UTF-8?B??=` = 72 ≤ 75.
-    if (bytes + len > 45) {
+    if (bytes + len > max && chunk !== '') {
       words.push(chunk);
       chunk = '';
       bytes = 0;
+      max = next;
     }
     chunk += ch;
     bytes += len;
   }
   if (chunk !== '') words.push(chunk);
-  const encoded = words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`);
-  return `${name}: ${encoded.join('\r\n ')}`;
+  const encoded = words.map((w) => (w === '' ? '' : `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`));
+  return encoded[0] === '' ? `${name}:\r\n ${encoded.slice(1).join('\r\n ')}` : `${name}: ${encoded.join('\r\n ')}`;
 }
 
 /** Quoted-printable (RFC 2045 §6.7) of UTF-8 text with CRLF line ends; lines within 76 characters. */

@@ -150,11 +150,14 @@ export class ClientSession {
     return STATE_PHASE[this.#state];
   }
 
-  /** Waiting for a reply (the driver runs the command timer), and for which kind of wait. */
-  get awaiting(): 'command' | 'message' | undefined {
+  /** Waiting for the server (the driver runs the command timer), and for which kind of wait. */
+  get awaiting(): 'command' | 'handshake' | 'message' | undefined {
     switch (this.#state) {
       case 'greeting': case 'ehlo': case 'starttls': case 'ehlo_tls': case 'rset': case 'quit':
         return 'command';
+      case 'tls':
+        // A server that took STARTTLS and then stays silent must not hold the connection forever.
+        return 'handshake';
       case 'transaction':
         return this.#txn?.expect[0] === 'message' ? 'message' : 'command';
       default:

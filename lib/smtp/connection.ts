@@ -122,18 +122,18 @@ export class SmtpConnection {
 
   #data(chunk: Buffer): void {
     if (this.#closed) return;
-    let replies;
+    let parsed: ReturnType<ReplyParser['pushUntilError']>;
     try {
-      replies = this.#parser.push(chunk);
+      parsed = this.#parser.pushUntilError(chunk);
     } catch (err) {
-      const e = err instanceof SmtpProtocolError ? err : new SmtpProtocolError('SMTP_REPLY_MALFORMED', describeError(err));
-      this.#apply(this.#session.protocolError(e));
-      return;
+      parsed = { replies: [], error: new SmtpProtocolError('SMTP_REPLY_MALFORMED', describeError(err)) };
     }
-    for (const r of replies) {
+    // The replies before a malformed line count; the protocol error comes after them.
+    for (const r of parsed.replies) {
       if (this.#closed) return;
       this.#apply(this.#session.receive(r));
     }
+    if (parsed.error && !this.#closed) this.#apply(this.#session.protocolError(parsed.error));
   }
 
   #socketError(err: Error): void {
@@ -206,11 +206,18 @@ export class SmtpConnection {
       return;
     }
     const ms = this.#o.commandTimeout;
-    const what = wait === 'message' ? 'no progress on the message or no reply to it' : `no reply in state ${this.#session.state}`;
+    const what = wait === 'message' ? 'no progress on the message or no reply to it'
+      : wait === 'handshake' ? 'TLS handshake not done' : `no reply in state ${this.#session.state}`;
     this.#arm(ms, () => this.#apply(this.#session.timeout(`${what} within ${ms} ms`)));
   }
 
   #startTls(): void {
+    if (this.#parser.pending) {
+      // RFC 3207 5 (the STARTTLS injection of CVE-2011-0411): bytes after the 220 came in plaintext and
+      // would be read as the TLS server's first reply. Replies after it are refused by the session.
+      this.#apply(this.#session.protocolError(new SmtpProtocolError('SMTP_UNEXPECTED_REPLY', 'plaintext after the 220 reply to STARTTLS')));
+      return;
+    }
     const o = this.#o;
     const plain = this.#socket;
     plain.removeAllListeners('data');

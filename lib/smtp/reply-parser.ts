@@ -2,7 +2,8 @@
  * Incremental SMTP reply parser (RFC 5321 4.2): `push(bytes)` returns every complete reply, whatever
  * the split of the byte stream. Multi-line replies (`250-…` then `250 …`) come out as one reply; the
  * RFC 3463 enhanced status code of the first line is split off. Lines end in CRLF (a bare LF is
- * accepted too). Over-long lines and malformed replies throw SmtpProtocolError. Pure: no sockets.
+ * accepted too). Over-long lines and malformed replies are an SmtpProtocolError: thrown by push, returned
+ * with the replies before them by pushUntilError. Pure: no sockets.
  * Imports only ./errors.
  */
 import { SmtpProtocolError } from './errors';
@@ -41,7 +42,27 @@ export class ReplyParser {
 
   /** Replies completed by these bytes; throws SmtpProtocolError on anything malformed. */
   push(bytes: Buffer): SmtpReply[] {
-    const out: SmtpReply[] = [];
+    const r = this.pushUntilError(bytes);
+    if (r.error) throw r.error;
+    return r.replies;
+  }
+
+  /**
+   * Like push, but the replies completed before a malformed line come back with the error instead
+   * of being lost with it (a 250 to a copy's data followed by garbage still means delivered).
+   */
+  pushUntilError(bytes: Buffer): { replies: SmtpReply[]; error?: SmtpProtocolError } {
+    const replies: SmtpReply[] = [];
+    try {
+      this.#push(bytes, replies);
+      return { replies };
+    } catch (err) {
+      if (!(err instanceof SmtpProtocolError)) throw err;
+      return { replies, error: err };
+    }
+  }
+
+  #push(bytes: Buffer, out: SmtpReply[]): void {
     let data = bytes;
     if (this.#partial.length > 0) {
       data = Buffer.concat([this.#partial, bytes]);
@@ -62,7 +83,6 @@ export class ReplyParser {
       // Copy: the caller's buffer may be reused.
       this.#partial = Buffer.from(data.subarray(from));
     }
-    return out;
   }
 
   /** True while a reply is half received (a close now means a truncated reply). */

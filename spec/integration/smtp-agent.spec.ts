@@ -410,6 +410,23 @@ describe('SmtpAgent: connections', () => {
     expect(agent.stats().connections).toBe(0);
   });
 
+  it('close() while the route lookup of a copy is under way: the copy still gets its result, no connection opens', async () => {
+    const server = await intake();
+    let answer!: () => void;
+    const slowDns = new Promise<void>((r) => { answer = r; });
+    const resolver = fakeResolver({ 'intake.test': { a: ['127.0.0.1'] } });
+    const { agent } = rig({ mxPort: server.port }, {
+      resolver: { ...resolver, resolveMx: async (name) => { await slowDns; return resolver.resolveMx(name); } },
+    });
+    const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
+    await agent.close(200);
+    answer();
+    const hung = new Promise((r) => setTimeout(() => r('no result 2 s after close()'), 2000));
+    expect(await Promise.race([p, hung])).toMatchObject({ outcome: 'hard', kind: 'local', detail: 'the forwarder is closing' });
+    expect(agent.stats().connections).toBe(0);
+    expect(server.connectionsTotal).toBe(0);
+  });
+
   it('close() ends idle connections and later copies fail as local', async () => {
     const server = await intake();
     const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });

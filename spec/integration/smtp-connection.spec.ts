@@ -4,7 +4,10 @@
  * over-long line, a close in the middle of a reply, non-TLS bytes after STARTTLS; plus the shared
  * SecureContext and the TLS session cache.
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { SmtpConnection, type SmtpConnectionHandlers } from '../../lib/smtp/connection';
 import type { SmtpFailure } from '../../lib/smtp/client-session';
 import { SecureContexts, TlsSessionCache } from '../../lib/smtp/tls-sessions';
@@ -59,6 +62,17 @@ function connect(port: number, clock: Clock, over: Partial<SmtpConnectionHandler
   return { conn, closed, connected };
 }
 
+/** Still open 1 ms before the 5000 ms command timeout, closed at it: the failure it closed with. */
+async function closedAtTimeout(clock: ManualClock, closed: Promise<SmtpFailure | undefined>): Promise<SmtpFailure | undefined> {
+  let done = false;
+  void closed.then(() => { done = true; });
+  clock.advance(4999);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(done).toBe(false);
+  clock.advance(1);
+  return closed;
+}
+
 const servers: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
@@ -71,13 +85,7 @@ describe('SmtpConnection', () => {
     const clock = new ManualClock();
     const { closed, connected } = connect(server.port, clock);
     await connected;
-    let done = false;
-    void closed.then(() => { done = true; });
-    clock.advance(4999);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(done).toBe(false);
-    clock.advance(1);
-    expect(await closed).toMatchObject({ kind: 'timeout', phase: 'greeting' });
+    expect(await closedAtTimeout(clock, closed)).toMatchObject({ kind: 'timeout', phase: 'greeting' });
   });
 
   it('times each reply: an EHLO that is never answered ends in the ehlo phase', async () => {
@@ -101,6 +109,63 @@ describe('SmtpConnection', () => {
     servers.push(server);
     const { closed } = connect(server.port, systemClock);
     expect(await closed).toMatchObject(failure);
+  });
+
+  it('times the TLS handshake: a server that says 220 to STARTTLS and then nothing ends in the tls phase at 5000 ms', async () => {
+    const server = await rawServer(['220 mx\r\n', '250-mx\r\n250 STARTTLS\r\n', '220 go ahead\r\n']);
+    servers.push(server);
+    const clock = new ManualClock();
+    const { closed } = connect(server.port, clock);
+    await until(() => server.received.includes('STARTTLS'), 5000, 'STARTTLS');
+    await new Promise((r) => setTimeout(r, 50)); // the 220 reaches the client, the handshake starts
+    expect(await closedAtTimeout(clock, closed)).toMatchObject({ kind: 'timeout', phase: 'tls' });
+  });
+
+  it('refuses plaintext sent after the 220 to STARTTLS (RFC 3207 injection): it never reaches the TLS session', async () => {
+    // The server (or a man in the middle) appends plaintext to the 220, then speaks TLS honestly.
+    const dir = path.join(__dirname, '..', 'fixtures', 'tls');
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.write('220 mx\r\n');
+      let step = 0;
+      const onData = (d: Buffer): void => {
+        step += d.toString('latin1').split('\r\n').filter((l) => l !== '').length;
+        if (step === 1) s.write('250-mx\r\n250 STARTTLS\r\n');
+        if (step < 2) return;
+        s.off('data', onData);
+        s.write('220 go ahead\r\n250-injected by a man in the middle');
+        const secure = new tls.TLSSocket(s, {
+          isServer: true, key: fs.readFileSync(path.join(dir, 'intake.key')), cert: fs.readFileSync(path.join(dir, 'intake.crt')),
+        });
+        sockets.add(secure);
+        secure.on('error', () => {});
+        secure.on('data', () => secure.write('250-mx\r\n250 PIPELINING\r\n'));
+      };
+      s.on('data', onData);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push({
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    });
+    let ready!: () => void;
+    const becameReady = new Promise<'ready'>((r) => { ready = () => r('ready'); });
+    const { closed, conn } = connect((server.address() as net.AddressInfo).port, systemClock, { onReady: () => ready() });
+    const outcome = await Promise.race([becameReady, closed]);
+    conn.abort('test over');
+    expect(outcome).toMatchObject({ kind: 'protocol', phase: 'tls' });
+  });
+
+  it('a reply before a malformed line in the same packet still counts (the failure comes after it)', async () => {
+    // Were the 220 dropped with the garbage, a 250 to a copy's data would be too: delivered, yet retried.
+    const server = await rawServer(['220 mx ESMTP\r\nthis is not a reply\r\n']);
+    servers.push(server);
+    const { closed } = connect(server.port, systemClock);
+    expect(await closed).toMatchObject({ kind: 'protocol', phase: 'ehlo' });
   });
 
   it('a refused connection is a network failure in the connect phase', async () => {

@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfigText, type Config } from '../../../lib/config';
+import { buildJournal } from '../../../lib/journal';
+import { makeMessage } from '../../support/captured-message';
 
 const TEXT = fs.readFileSync(path.resolve(__dirname, '../../fixtures/config/valid/layers.conf'), 'utf8');
 
@@ -78,5 +80,24 @@ describe('layers', () => {
     expect(r.ok ? [] : r.errors).toEqual([
       'milter.conf:4: enabled: expected [tdc] intake_address to be set because policy DEFAULT uses tdc = global (implicitly; add [policy DEFAULT] tdc = no to journal only custom policies), got none',
     ]);
+  });
+});
+
+describe('hostname: what check-config accepts, the journal builder and EHLO can use', () => {
+  const journalOf = (c: Config): Buffer => buildJournal({
+    message: makeMessage(), intakeAddress: 'journal@intake.example', recipients: ['bob@example.org'], policies: ['DEFAULT'],
+    hostname: c.milter.hostname, date: new Date(0), copyId: 'Q.1', remoteIpHeader: c.tdc.remoteIpHeader,
+  });
+
+  it('a fully qualified name with its root dot (in the file or from the system) is used without the dot', () => {
+    const fromFile = configFor('h', '[milter]\nhostname = gw1.example.org.\n');
+    expect(fromFile.milter.hostname).toBe('gw1.example.org');
+    expect(journalOf(fromFile).toString('latin1')).toContain('Message-ID: <tdc.Q.1@gw1.example.org>\r\n');
+    expect(configFor('gw2.example.org.', '[milter]\n').milter.hostname).toBe('gw2.example.org');
+  });
+
+  it('a system host name that is no host name is a problem for check-config and the daemon, not an error on every copy', () => {
+    const r = parseConfigText('[milter]\nlisten = inet:127.0.0.1:8894\n', 'm.conf', { hostname: 'gw_1' });
+    expect(r).toEqual({ ok: false, errors: ['m.conf:0: hostname: expected a host name such as gw1.example.org (the system host name is not one; set hostname), got "gw_1"'] });
   });
 });

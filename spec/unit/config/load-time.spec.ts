@@ -2,7 +2,8 @@
  * What milter.conf reads and checks at load time (lib/config/load-time): the CA bundle (readable, PEM,
  * every certificate parsable) and a unix socket's directory, through an injected ConfigIo.
  */
-import { checkListenDirectory, checkSocketGroup, readCaBundle, type ConfigIo } from '../../../lib/config/load-time';
+import { parseConfigText } from '../../../lib/config';
+import { checkListenDirectory, checkLogFileDirectory, checkSocketGroup, readCaBundle, type ConfigIo } from '../../../lib/config/load-time';
 import { TEST_CA_PEM } from '../../support/gateway-fs';
 
 function io(files: Record<string, string>, dirs: string[] = []): ConfigIo {
@@ -64,5 +65,20 @@ describe('checkSocketGroup', () => {
   });
   it('says when /etc/group cannot be read', () => {
     expect(checkSocketGroup(unix, 'postfix', io({}))).toMatch(/^expected a group of \/etc\/group or a numeric gid, got "postfix" \(cannot read \/etc\/group: ENOENT/);
+  });
+});
+
+describe('checkLogFileDirectory', () => {
+  it('accepts a log file in an existing directory, refuses one whose directory does not exist', () => {
+    expect(checkLogFileDirectory('/var/log/tdc-milter/tdc.log', io({}, ['/var/log/tdc-milter']))).toBeUndefined();
+    expect(checkLogFileDirectory('/var/log/tdc-milter/tdc.log', io({}, ['/var/log']))).toBe(
+      'expected a file in an existing directory, got "/var/log/tdc-milter/tdc.log" (no directory /var/log/tdc-milter)');
+  });
+
+  it('check-config and the daemon refuse log_file in a missing directory with file:line (the daemon would log nothing)', () => {
+    const text = '[milter]\nlisten = inet:127.0.0.1:8894\nlog_file = /var/log/tdc-milter/tdc.log\n';
+    const bad = parseConfigText(text, 'm.conf', { hostname: 'h', io: io({}, ['/var/log']) });
+    expect(bad).toEqual({ ok: false, errors: ['m.conf:3: log_file: expected a file in an existing directory, got "/var/log/tdc-milter/tdc.log" (no directory /var/log/tdc-milter)'] });
+    expect(parseConfigText(text, 'm.conf', { hostname: 'h', io: io({}, ['/var/log/tdc-milter']) }).ok).toBe(true);
   });
 });

@@ -107,4 +107,10 @@ describe('bodyTypeOf', () => {
     expect(bodyTypeOf({ raw: [b('x'.repeat(500)), b(`${'x'.repeat(499)}\r\n`)] })).toBe('binary');
     expect(bodyTypeOf({ raw: [b('x'.repeat(500)), b(`\r\n${'x'.repeat(499)}\r\n`)] })).toBe('7bit');
   });
+  it('agrees with the journal builder at every cut: a 998-octet line whose CR and LF fall in two pieces is 7bit', () => {
+    const ok = b(`${'x'.repeat(998)}\r\ny\r\n`);
+    const long = b(`y\n${'x'.repeat(999)}\ny\r\n`);
+    for (let cut = 0; cut <= ok.length; cut++) expect(bodyTypeOf({ raw: [ok.subarray(0, cut), ok.subarray(cut)] })).toBe('7bit');
+    for (let cut = 0; cut <= long.length; cut++) expect(bodyTypeOf({ raw: [long.subarray(0, cut), long.subarray(cut)] })).toBe('binary');
+  });
 });

@@ -81,6 +81,17 @@ describe('the report lines', () => {
   });
 });
 
+describe('decodeHeaderText and line separators beyond CR and LF', () => {
+  it('drops NEL, U+2028, U+2029 and C1 controls, so no Unicode-aware line splitter sees a second report line', () => {
+    const word = (t: string) => `=?UTF-8?B?${Buffer.from(t, 'utf8').toString('base64')}?=`;
+    for (const sep of ['\u0085', '\u2028', '\u2029', '\u009b']) {
+      const text = decodeHeaderText(` ${word(`hi${sep}Recipient: evil@attacker.example`)}`);
+      expect(text).toBe('hiRecipient: evil@attacker.example');
+      expect(`Subject: ${text}`.split(/\r\n|[\n\r\x85\u2028\u2029]/)).toHaveLength(1);
+    }
+  });
+});
+
 describe('encodings', () => {
   it('quoted-printable: lines within 76 characters, decodes to the text', () => {
     fc.assert(fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 200 }), { minLength: 1, maxLength: 5 }), (ls) => {
@@ -99,6 +110,16 @@ describe('encodings', () => {
     for (const w of field.match(/=\?[^?]+\?B\?[^?]*\?=/g)!) expect(w.length).toBeLessThanOrEqual(75);
     const parsed = await simpleParser(Buffer.from(`${field}\r\n\r\nx`, 'latin1'));
     expect(parsed.subject).toBe(text);
+  });
+
+  it('an RFC 2047 wrapper header keeps every line, the first with its field name, within 76 characters (RFC 2047 2)', async () => {
+    await fc.assert(fc.asyncProperty(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 120 }), async (t) => {
+      const text = `é${t.replace(/[\r\n]/g, '')}`.trim();
+      const field = encodedHeaderField('Subject', text);
+      for (const l of field.split('\r\n')) expect(l.length).toBeLessThanOrEqual(76);
+      const parsed = await simpleParser(Buffer.from(`${field}\r\n\r\nx`, 'latin1'));
+      expect(parsed.subject).toBe(text);
+    }), { numRuns: 200 });
   });
 
   it('a journal of a message with 8-bit headers has an ASCII wrapper and a quoted-printable report', () => {
@@ -132,5 +153,29 @@ describe('hasLongLine', () => {
     }), { numRuns: 500 });
     expect(hasLongLine([Buffer.from('a'.repeat(999))])).toBe(true);
     expect(hasLongLine([Buffer.from('a'.repeat(998))])).toBe(false);
+  });
+
+  it('agrees with a line-by-line reference for lines near the limit, CRLF or bare LF, cut anywhere (property)', () => {
+    const line = fc.tuple(fc.integer({ min: 990, max: 1002 }), fc.constantFrom('\r\n', '\n', '\r', ''));
+    fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 5 }), (lines, cuts) => {
+      const text = lines.map(([n, end]) => `${'a'.repeat(n)}${end}`).join('');
+      const reference = text.split('\n').some((l, i, all) => (i < all.length - 1 && l.endsWith('\r') ? l.length - 1 : l.length) > 998);
+      const buf = Buffer.from(text, 'latin1');
+      const at = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((p, q) => p - q);
+      const parts: Buffer[] = [];
+      let from = 0;
+      for (const c of at) { parts.push(buf.subarray(from, c)); from = c; }
+      parts.push(buf.subarray(from));
+      expect(hasLongLine(parts)).toBe(reference);
+    }), { numRuns: 1000 });
+  });
+
+  it('a line ended by a bare LF has no CR to spare: 999 octets before it are too long, on the wire 999 + CRLF', () => {
+    const long = Buffer.from(`x\n${'a'.repeat(999)}\nb\n`, 'latin1');
+    const ok = Buffer.from(`x\n${'a'.repeat(998)}\nb\n`, 'latin1');
+    for (let cut = 0; cut <= long.length; cut++) {
+      expect(hasLongLine([long.subarray(0, cut), long.subarray(cut)])).toBe(true);
+      expect(hasLongLine([ok.subarray(0, Math.min(cut, ok.length)), ok.subarray(Math.min(cut, ok.length))])).toBe(false);
+    }
   });
 });

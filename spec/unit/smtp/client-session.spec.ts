@@ -46,7 +46,7 @@ describe('ClientSession: connection setup', () => {
     s.receive(ehlo());
     expect([s.state, s.awaiting, s.phase]).toEqual(['starttls', 'command', 'starttls']);
     s.receive(r(220));
-    expect([s.state, s.awaiting, s.phase]).toEqual(['tls', undefined, 'tls']);
+    expect([s.state, s.awaiting, s.phase]).toEqual(['tls', 'handshake', 'tls']);
     s.tlsUp();
     expect([s.state, s.awaiting]).toEqual(['ehlo_tls', 'command']);
     s.receive(ehlo());

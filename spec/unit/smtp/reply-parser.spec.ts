@@ -64,6 +64,40 @@ describe('ReplyParser', () => {
     }), { numRuns: 500 });
   });
 
+  it('on hostile bytes, split anywhere, gives the same replies as whole up to one typed SmtpProtocolError, nothing else (property)', () => {
+    const piece = fc.oneof(
+      fc.constantFrom('250', '250-', '250 ', '2.0.0 ', '\r\n', '\n', '\r', '-', ' ', '354 go\r\n', '421 4.3.2 bye\r\n', '199 x\r\n', '600 x\r\n', 'x'.repeat(700)),
+      fc.uint8Array({ maxLength: 12 }).map((a) => Buffer.from(a).toString('latin1')),
+    );
+    /** Replies until the first error, and whether one came (push throws it; pushUntilError returns it with the replies before). */
+    const run = (pieces: Buffer[]): { replies: SmtpReply[]; error: boolean } => {
+      const p = new ReplyParser();
+      const replies: SmtpReply[] = [];
+      for (const b of pieces) {
+        const r = p.pushUntilError(b);
+        replies.push(...r.replies);
+        if (r.error) {
+          expect(r.error).toBeInstanceOf(SmtpProtocolError);
+          expect(() => new ReplyParser().push(Buffer.concat(pieces))).toThrow(SmtpProtocolError);
+          return { replies, error: true };
+        }
+      }
+      return { replies, error: false };
+    };
+    fc.assert(fc.property(fc.array(piece, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 8 }), (ps, cuts) => {
+      const wire = Buffer.from(ps.join(''), 'latin1');
+      const whole = run([wire]);
+      const split = run(splitAt(wire, cuts));
+      expect(split.error).toBe(whole.error);
+      // Every reply before the first bad line comes out, however the bytes were cut.
+      expect(split.replies).toEqual(whole.replies);
+      for (const r of split.replies) {
+        expect(r.code).toBeGreaterThanOrEqual(200);
+        expect(r.code).toBeLessThanOrEqual(599);
+      }
+    }), { numRuns: 2000 });
+  });
+
   it('keeps an enhanced code only when its class matches the reply code', () => {
     expect(parseAll([Buffer.from('250 5.0.0 odd\r\n')])).toEqual([{ code: 250, lines: ['5.0.0 odd'] }]);
     expect(parseAll([Buffer.from('250 2.0.0\r\n')])).toEqual([{ code: 250, enhanced: '2.0.0', lines: [''] }]);

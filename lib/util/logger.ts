@@ -33,12 +33,14 @@ const LEVEL_LABEL: Record<LogLevel, string> = { error: 'Error', warning: 'Warnin
 
 /** Escape control characters and cap the length so a value always stays inside one log line. */
 export function oneLine(text: string, max = 2000): string {
+  // C0, DEL, C1 (a terminal reads U+009B as CSI) and the Unicode line and paragraph separators.
   // eslint-disable-next-line no-control-regex
-  let s = text.replace(/[\x00-\x1f\x7f]/g, (c) => {
+  let s = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
     if (c === '\r') return '\\r';
     if (c === '\n') return '\\n';
     if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
   });
   if (s.length > max) s = `${s.slice(0, max)}…(${s.length - max} more)`;
   return s;

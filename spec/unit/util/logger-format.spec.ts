@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { createLogger, gatewayTimestamp, stdoutIsJournal } from '../../../lib/util/logger';
+import { createLogger, gatewayTimestamp, oneLine, stdoutIsJournal } from '../../../lib/util/logger';
 
 describe('gatewayTimestamp', () => {
   it('is ctime form in local time, a day below 10 space-padded', () => {
@@ -46,5 +46,14 @@ describe('stdoutIsJournal', () => {
     } finally {
       fs.closeSync(fd);
     }
+  });
+});
+
+describe('oneLine', () => {
+  it('escapes C0, DEL, C1 and the Unicode line separators, so a value cannot split a line or steer a terminal', () => {
+    expect(oneLine('a\r\nb\tc\x00d\x7f')).toBe('a\\r\\nb\\tc\\x00d\\x7f');
+    expect(oneLine('id\u009b31mred\u0085x')).toBe('id\\x9b31mred\\x85x');
+    expect(oneLine('one\u2028two\u2029three')).toBe('one\\u2028two\\u2029three');
+    expect(oneLine('Grüße ☃ ü')).toBe('Grüße ☃ ü');
   });
 });

@@ -134,8 +134,13 @@ describe('the daemon process\'s mail log against the gateway\'s samples (resolve
     const [enq, conn, tls, start, done, fin] = twins(r.lines, ['enqueued', 'new connection', 'TLS success', 'delivery start', 'delivered', 'message finished']);
     expect(enq).toEqual({ mid: String(r.mid), messageId: '<GDOK1@partner.test>', intake: 'journal@intake.test' });
     expect(conn).toEqual({ dcid: expect.stringMatching(/^[1-9]\d*$/), interface: expect.stringMatching(/^127\./), address: MX_HOST, port: '25' });
-    expect(tls).toEqual({ dcid: conn!.dcid, protocol: expect.stringMatching(/^TLSv1\.[23]$/), cipher: expect.any(String) });
+    // The agent may open several connections (the gateway opens ≥ 3 for a backlog): TLS and the
+    // delivery name one of those opened, whichever it was.
+    const opened = r.lines.map((l) => fieldsOf('new connection', l)?.dcid).filter((d) => d !== undefined);
+    expect(tls).toEqual({ dcid: expect.stringMatching(/^[1-9]\d*$/), protocol: expect.stringMatching(/^TLSv1\.[23]$/), cipher: expect.any(String) });
     expect(start).toEqual({ dcid: expect.stringMatching(/^[1-9]\d*$/), mid: String(r.mid) });
+    expect(opened).toContain(tls!.dcid);
+    expect(opened).toContain(start!.dcid);
     expect(done).toEqual({ mid: String(r.mid) });
     expect(fin).toEqual({ mid: String(r.mid) });
     expect(r.lines).toContainEqual(expect.stringMatching(new RegExp(`^Info: TDC: MID ${r.mid} copy GDOK1\\.1 of queue id GDOK1 ready \\d+ bytes$`)));

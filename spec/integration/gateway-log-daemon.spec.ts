@@ -188,7 +188,7 @@ describe('the daemon process\'s mail log against the gateway\'s samples (resolve
     const [err, failed] = twins(r.lines, ['connection error', 'TLS error']);
     expect(err).toEqual({
       dcid: expect.stringMatching(/^[1-9]\d*$/), ip: MX_HOST, port: '25', details: 'tls', interface: expect.stringMatching(/^127\./),
-      reason: expect.stringMatching(/self-signed certificate/),
+      reason: expect.stringMatching(/certificate/i),
     });
     expect(failed).toEqual({ mid: String(r.mid) });
     expect(i.transactions).toBe(0);
@@ -201,7 +201,7 @@ describe('the daemon process\'s mail log against the gateway\'s samples (resolve
     // One per attempt at least (the agent may open more connections than attempts); each its own DCID.
     expect(errors.length).toBeGreaterThanOrEqual(2);
     for (const e of errors) {
-      expect(e).toEqual({ dcid: expect.stringMatching(/^[1-9]\d*$/), ip: DEAD_HOST, port: '25', details: 'refused', interface: expect.any(String), reason: expect.stringMatching(/ECONNREFUSED/) });
+      expect(e).toEqual({ dcid: expect.stringMatching(/^[1-9]\d*$/), ip: DEAD_HOST, port: '25', details: 'refused', interface: expect.any(String), reason: expect.stringMatching(/ECONNREFUSED|refused/i) });
     }
     expect(new Set(errors.map((e) => e.dcid)).size).toBe(errors.length);
     const [hb, failed, bounced, fin] = twins(r.lines, ['hard bounced', 'delivery failed: hard bounced', 'bounced', 'message finished']);

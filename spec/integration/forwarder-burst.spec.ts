@@ -51,7 +51,10 @@ describe('connections under load', () => {
     expect(intake.connectionsPeak).toBeLessThanOrEqual(8);
     expect(clientPeak).toBeLessThanOrEqual(8);
     expect(intake.connectionsTotal).toBeGreaterThanOrEqual(50); // at most 10 copies per connection
-    expect(dcids.size).toBe(intake.connectionsTotal);
+    // Connections open for the queue's demand (the gateway's rule), so a few opened as the last copies
+    // went out may close without carrying one; never more than the cap's worth.
+    expect(dcids.size).toBeLessThanOrEqual(intake.connectionsTotal);
+    expect(intake.connectionsTotal - dcids.size).toBeLessThanOrEqual(8);
     await intake.waitIdle(IDLE_CLOSE_MS + 2500);
     await until(() => f.counters().connectionsOut === 0, 1000, 'connectionsOut to reach 0');
   });

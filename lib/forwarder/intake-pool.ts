@@ -70,11 +70,13 @@ export class IntakePool {
   readonly #waiting: Waiter[] = [];
   readonly #conns = new Set<PoolConn>();
   /**
-   * Until a connection of this pool has become ready (and again after one failed before it was ready),
-   * connections open only for waiting copies, one each, not for the demand: a dead intake costs one
-   * connection per copy's attempt, never min_connections of them (no reconnect storm).
+   * Whether the intake answers: 'fresh' (never tried: the demand opens one connection, the rest once
+   * it is ready), 'up' (a connection became ready: the demand opens all it wants), 'failed' (the last
+   * connection failed before it was ready: connections open only for waiting copies, one each, until
+   * one is ready again). So a dead intake costs one connection per copy's attempt, never
+   * min_connections of them, and never a reconnect loop for the demand alone.
    */
-  #suspended = true;
+  #reach: 'fresh' | 'up' | 'failed' = 'fresh';
   #retired = false;
 
   constructor(domain: string, host: PoolHost) {
@@ -96,6 +98,11 @@ export class IntakePool {
 
   setDemand(n: number): void {
     this.#demand = Math.max(0, n);
+    if (this.#demand === 0 && this.#waiting.length === 0 && this.#reach !== 'up') {
+      // The queue drained before the intake ever answered: a connection still opening is for nobody (a
+      // silent intake would hold it until the command timeout). Where it answers, they close when idle.
+      for (const c of this.#conns) if (c.state === 'opening') c.conn.abort('the queue drained');
+    }
     this.pump();
   }
 
@@ -148,7 +155,9 @@ export class IntakePool {
         if (!this.#host.mayOpen(this)) break;
         this.#open(w);
       }
-      while (!this.#suspended && this.#conns.size < this.#demand && this.#host.mayOpen(this)) this.#open(undefined);
+      while (this.#conns.size < this.#demand && (this.#reach === 'up' || (this.#reach === 'fresh' && this.#conns.size === 0)) && this.#host.mayOpen(this)) {
+        this.#open(undefined);
+      }
     }
     for (const c of this.#conns) if (c.state === 'ready') this.#idleCheck(c);
   }
@@ -198,7 +207,7 @@ export class IntakePool {
     pc.state = 'ready';
     pc.forWaiter = undefined;
     pc.rest = [];
-    this.#suspended = false;
+    this.#reach = 'up';
     if (this.#retired || pc.sent >= this.#host.options.messagesPerConnection) {
       this.#quit(pc);
       this.pump();
@@ -265,7 +274,7 @@ export class IntakePool {
         this.#waiting.splice(this.#waiting.indexOf(w), 1);
         w.resolve(classifySmtp(f, pc.dcid));
       }
-      this.#suspended = true;
+      this.#reach = 'failed';
     }
     this.#host.released();
     this.pump();

@@ -5,7 +5,7 @@
  * TLS >= 1.2, and leaves nothing open a few seconds after the queue drained.
  */
 import { Forwarder } from '../../lib/forwarder';
-import { IDLE_CLOSE_MS } from '../../lib/forwarder/smtp-delivery';
+import { IDLE_CLOSE_MS } from '../../lib/forwarder/intake-pool';
 import { MemoryLogger } from '../../lib/util/logger';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';

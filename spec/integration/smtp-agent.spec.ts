@@ -240,6 +240,20 @@ describe('SmtpAgent: network failures are soft', () => {
     expect(events).toEqual([expect.objectContaining({ type: 'connection_error', dcid: 1, details: 'refused', ip: '127.0.0.1', port })]);
   });
 
+  it('a dead intake with demand and several copies: one connection per copy\'s attempt, no reconnect storm', async () => {
+    const port = await closedPort();
+    const { agent, events } = rig({ relay: `[127.0.0.1]:${port}` });
+    agent.demand('journal@intake.test', 3);
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())));
+    expect(results.map((r) => r.outcome)).toEqual(Array(5).fill('soft'));
+    // The demand is still 3 (the copies wait for their retry): no connection opens for it alone.
+    await new Promise((r) => setTimeout(r, 300));
+    const errors = events.filter((e) => e.type === 'connection_error');
+    expect(errors).toHaveLength(5);
+    expect(new Set(results.map((r) => r.dcid)).size).toBe(5);
+    expect(agent.stats().connections).toBe(0);
+  });
+
   it('a server that never greets: soft timeout in the greeting phase', async () => {
     const silent = await SilentServer.start();
     servers.push(silent);

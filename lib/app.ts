@@ -27,6 +27,7 @@ import {
 } from './status';
 import { VERSION } from './version';
 import { formatListenAddress } from './util/net-address';
+import { formatNetworks } from './util/ip-network';
 import type { ConfigResult } from './config';
 
 
@@ -278,7 +279,7 @@ export class TdcApp {
     if (config.milter.statusListen !== old.milter.statusListen) {
       this.#deps.logger.warn(`reload: status_listen changed to ${config.milter.statusListen}; restart the daemon to move it`);
     }
-    if (config.milter.metricsListen !== old.milter.metricsListen || config.milter.metricsAllow.join() !== old.milter.metricsAllow.join()) {
+    if (config.milter.metricsListen !== old.milter.metricsListen || formatNetworks(config.milter.metricsAllow) !== formatNetworks(old.milter.metricsAllow)) {
       this.#deps.logger.warn('reload: metrics_listen or metrics_allow changed; they take effect when the daemon restarts');
     }
     this.forwarder.reconfigure(forwarderOptionsFrom(config, this.#deps.forwarderOverrides));

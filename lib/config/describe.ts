@@ -2,7 +2,7 @@
  * `tdc-milter config`: the settings effective on this machine as milter.conf text (it parses back to
  * the same settings), each line commented with the layer it came from. Pure; imports only config files.
  */
-import { formatValue, keysOf, type SectionKind } from './schema';
+import { findKey, formatValue, keysOf, type SectionKind } from './schema';
 import type { Config } from './types';
 
 const COLUMN = 44;
@@ -35,8 +35,8 @@ export function describeEffective(config: Config): string {
   ];
   for (const p of config.policies) {
     out.push('', line(`[policy ${p.name}]`, config.sources[`policy ${p.name}`]));
-    if (p.recipients.length > 0) out.push(`recipients = ${p.recipients.join(', ')}`);
-    if (p.senders.length > 0) out.push(`senders = ${p.senders.join(', ')}`);
+    if (p.recipients.length > 0) out.push(`recipients = ${formatValue(findKey('policy', 'recipients')!, p.recipients)}`);
+    if (p.senders.length > 0) out.push(`senders = ${formatValue(findKey('policy', 'senders')!, p.senders)}`);
     out.push(`tdc = ${p.tdc}`);
     if (p.intakeAddress !== undefined) out.push(`intake_address = ${p.intakeAddress}`);
     for (const r of p.skipIfHeader ?? []) out.push(`skip_if_header = ${r.header}: ${r.pattern}`);

@@ -13,7 +13,9 @@ export type { Config, ConfigResult, DirectionConfig, LogLevelName, MilterConfig,
 export { describeEffective } from './describe';
 export { SCHEMA, type KeySpec } from './schema';
 export type { HeaderRule } from './header-rule';
-export { parseAddressPattern, parseCidr, ipBytes, type AddressPattern, type Cidr } from './values';
+export {
+  formatAddressPattern, parseAddressPattern, parseCidr, parseNetwork, ipBytes, type AddressPattern, type Cidr, type Network,
+} from './values';
 export { NODE_IO, type ConfigIo } from './load-time';
 
 export interface LoadOptions {

@@ -221,9 +221,9 @@ function buildPolicies(raw: RawConfig, file: string, problems: Problem[]): { lis
   return { list, sources };
 }
 
-/** Freeze an object graph (plain objects and arrays). */
+/** Freeze an object graph (plain objects and arrays; a network's bytes stay as they are: typed arrays cannot be frozen). */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
   }

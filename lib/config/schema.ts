@@ -1,15 +1,17 @@
 /**
  * The milter.conf schema: every key with its type, default, bounds and a one-line doc. Parsing,
  * defaults, the milter.conf.example check and `describeEffective` all derive from this table.
- * Imports only ./values and util/net-address (pure).
+ * List values are parsed into what the runtime uses (Network[], AddressPattern[]) and formatted back.
+ * Imports only ./values, ./header-rule and util's address parsers (pure).
  */
 import {
-  parseAbsolutePath, parseAddressPattern, parseBool, parseCidr, parseDuration, parseEmailAddress, parseHeaderName,
-  parseHostname, parseInteger, parseListen, parseName, parseOctal, parseRelay, parseSize, parseStatusListen, parseMetricsListen, splitList,
-  type Parsed,
+  formatAddressPattern, parseAbsolutePath, parseAddressPattern, parseBool, parseDuration, parseEmailAddress, parseHeaderName,
+  parseHostname, parseInteger, parseListen, parseName, parseNetwork, parseOctal, parseRelay, parseSize, parseStatusListen, parseMetricsListen,
+  splitList, type AddressPattern, type Network, type Parsed,
 } from './values';
 import { parseHeaderRule } from './header-rule';
 import { formatListenAddress, type ListenAddress } from '../util/net-address';
+import { formatNetworks } from '../util/ip-network';
 
 export type SectionKind = 'milter' | 'tdc' | 'direction' | 'policy';
 
@@ -141,13 +143,14 @@ function parseUnixGroup(text: string): Parsed<string> {
     : { ok: false, expected: 'a group name or numeric gid' };
 }
 
-function parseList<T>(text: string, item: (s: string) => Parsed<T>, noun: string, keep: (s: string) => string): Parsed<string[]> {
-  const out: string[] = [];
+/** Each item parsed with `item`; every bad item is reported at once. */
+function parseList<T>(text: string, item: (s: string) => Parsed<T>, noun: string): Parsed<T[]> {
+  const out: T[] = [];
   const badItems: string[] = [];
   let why = '';
   for (const s of splitList(text)) {
     const r = item(s);
-    if (r.ok) out.push(keep(s));
+    if (r.ok) out.push(r.value);
     else {
       badItems.push(JSON.stringify(s));
       if (why === '' && /host bits/.test(r.expected)) why = ' (host bits zero)';
@@ -184,11 +187,11 @@ function parseScalar(spec: KeySpec, text: string): Parsed<unknown> {
     case 'header-name': return parseHeaderName(text);
     case 'word-list':
       return parseList(text, (s) => (/^[\x21-\x7e]+$/.test(s) ? { ok: true, value: s } : { ok: false, expected: 'a name' }),
-        'names (printable ASCII)', (s) => s);
+        'names (printable ASCII)');
     case 'cidr-list':
-      return parseList(text, parseCidr, 'networks such as 10.0.0.0/8 or 2001:db8::/32', (s) => s.toLowerCase());
+      return parseList(text, parseNetwork, 'networks such as 10.0.0.0/8 or 2001:db8::/32');
     case 'pattern-list':
-      return parseList(text, parseAddressPattern, 'address patterns (user@domain, @domain, @.domain or user@)', (s) => s.toLowerCase());
+      return parseList(text, parseAddressPattern, 'address patterns (user@domain, @domain, @.domain or user@)');
     case 'header-rule-list': {
       // One rule per line: a regular expression may itself contain commas.
       const r = parseHeaderRule(text);
@@ -255,6 +258,8 @@ export function formatValue(spec: KeySpec, value: unknown): string {
   if (value === undefined) return '';
   if (spec.kind === 'header-rule-list') return (value as { header: string; pattern: string }[]).map((r) => `${r.header}: ${r.pattern}`).join('\n');
   if (spec.kind === 'listen') return formatListenAddress(value as ListenAddress);
+  if (spec.kind === 'cidr-list') return formatNetworks(value as readonly Network[]);
+  if (spec.kind === 'pattern-list') return (value as readonly AddressPattern[]).map(formatAddressPattern).join(', ');
   if (Array.isArray(value)) return value.join(', ');
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'number') return formatScalar(spec, value);

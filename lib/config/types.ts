@@ -1,8 +1,10 @@
 /**
  * The Config shape handed to the rest of the daemon (deep-frozen after loading) and the load result.
- * Types only; imports only the address types of util/net-address.
+ * Types only; imports only the address and network types of util and the pattern type of ./values.
  */
 import type { ListenAddress } from '../util/net-address';
+import type { Network } from '../util/ip-network';
+import type { AddressPattern } from './values';
 
 export type LogLevelName = 'debug' | 'info' | 'warning' | 'error';
 
@@ -17,8 +19,8 @@ export interface MilterConfig {
   statusListen: string;
   /** 'no' = off. The metrics listener: /metrics, /healthz, /readyz on any address. */
   metricsListen: string;
-  /** CIDRs as written (lower-case) allowed on metricsListen. */
-  metricsAllow: string[];
+  /** Networks allowed on metricsListen, parsed (each keeps its text for logs and `config`). */
+  metricsAllow: Network[];
   /** ms every delivery attempt must fail before /readyz says 503. */
   readyFailingTime: number;
   logLevel: LogLevelName;
@@ -54,18 +56,18 @@ export interface TdcConfig {
 export interface DirectionConfig {
   outgoingDaemonNames: string[];
   authenticatedIsOutgoing: boolean;
-  /** CIDRs as written (lower-case); parse with `parseCidr`. */
-  internalNetworks: string[];
+  /** Client networks, parsed and ready to match (each keeps its text for the log line and `config`). */
+  internalNetworks: Network[];
 }
 
 export type PolicyTdc = 'global' | 'custom' | 'no';
 
 export interface Policy {
   name: string;
-  /** Lower-case address patterns; empty = any recipient. */
-  recipients: string[];
-  /** Lower-case address patterns; empty = any sender. */
-  senders: string[];
+  /** Parsed address patterns (lower-case); empty = any recipient. */
+  recipients: AddressPattern[];
+  /** Parsed address patterns (lower-case); empty = any sender. */
+  senders: AddressPattern[];
   tdc: PolicyTdc;
   /** Set exactly when tdc = custom. */
   intakeAddress?: string;

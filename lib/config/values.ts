@@ -1,15 +1,16 @@
 /**
  * Value parsers for milter.conf: durations, sizes, booleans, lists, listen specs, host:port, e-mail
  * addresses, address patterns and CIDRs. Each returns the value or what was expected, never throws.
- * Pure; imports only util/net-address, whose address parsers the runtime shares (policy imports the
- * pattern and CIDR parsers from here).
+ * Pure; imports only util/net-address and util/ip-network, whose parsers the runtime shares (the CIDR
+ * parser lives there because the metrics listener in status uses its Network too).
  */
-import * as net from 'node:net';
 import {
   isHostname, parseListenAddress, parseRelay as parseSharedRelay, parseStatusAddress, type ListenAddress, type Parsed,
 } from '../util/net-address';
+import { isIPv4 } from '../util/ip-network';
 
 export { isHostname, type Parsed };
+export { isIPv4, ipBytes, parseCidr, parseNetwork, type Cidr, type Network } from '../util/ip-network';
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = <T>(expected: string): Parsed<T> => ({ ok: false, expected });
@@ -65,10 +66,6 @@ export function parseOctal(text: string): Parsed<number> {
   const m = /^(?:0o?)?([0-7]{1,4})$/.exec(text);
   if (!m) return bad('an octal mode such as 0660');
   return ok(parseInt(m[1]!, 8));
-}
-
-export function isIPv4(text: string): boolean {
-  return /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text);
 }
 
 export function parseHostname(text: string): Parsed<string> {
@@ -161,53 +158,12 @@ export function parseAddressPattern(text: string): Parsed<AddressPattern> {
   return local === '' ? ok({ kind: 'domain', domain }) : ok({ kind: 'exact', local, domain });
 }
 
-export interface Cidr {
-  family: 4 | 6;
-  /** Network bytes (4 or 16). */
-  bytes: Uint8Array;
-  prefix: number;
-}
-
-/** Bytes of an IPv4 or IPv6 literal (no brackets, no zone), or undefined. */
-export function ipBytes(text: string): { family: 4 | 6; bytes: Uint8Array } | undefined {
-  if (isIPv4(text)) return { family: 4, bytes: Uint8Array.from(text.split('.').map(Number)) };
-  if (!net.isIPv6(text) || text.includes('%')) return undefined;
-  // Turn a dotted IPv4 tail (`::ffff:1.2.3.4`) into two hex groups first.
-  const s = text.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a: string, b: string, c: string, d: string) =>
-    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`);
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] === '' ? [] : halves[0]!.split(':');
-  const tail = halves.length === 2 && halves[1] !== '' ? halves[1]!.split(':') : [];
-  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
-  if (fill < 0) return undefined;
-  const groups = [...head, ...Array<string>(fill).fill('0'), ...tail];
-  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const n = parseInt(g, 16);
-    bytes[i * 2] = n >> 8;
-    bytes[i * 2 + 1] = n & 0xff;
-  });
-  return { family: 6, bytes };
-}
-
-/** `10.0.0.0/8`, `2001:db8::/32`; a bare address is a host network (/32, /128). Host bits must be zero. */
-export function parseCidr(text: string): Parsed<Cidr> {
-  const expected = 'a network such as 10.0.0.0/8 or 2001:db8::/32';
-  const slash = text.indexOf('/');
-  const addr = slash < 0 ? text : text.slice(0, slash);
-  const ip = ipBytes(addr);
-  if (!ip) return bad(expected);
-  const max = ip.family === 4 ? 32 : 128;
-  let prefix = max;
-  if (slash >= 0) {
-    const p = text.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p) || Number(p) > max) return bad(expected);
-    prefix = Number(p);
+/** A pattern back as its (lower-case) text: the inverse of parseAddressPattern. */
+export function formatAddressPattern(p: AddressPattern): string {
+  switch (p.kind) {
+    case 'exact': return `${p.local}@${p.domain}`;
+    case 'domain': return `@${p.domain}`;
+    case 'subdomain': return `@.${p.domain}`;
+    case 'local': return `${p.local}@`;
   }
-  for (let bit = prefix; bit < max; bit++) {
-    if ((ip.bytes[bit >> 3]! >> (7 - (bit & 7))) & 1) return bad(`${expected}, with host bits zero`);
-  }
-  return ok({ family: ip.family, bytes: ip.bytes, prefix });
 }

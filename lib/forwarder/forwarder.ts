@@ -12,8 +12,8 @@ import { CounterBook, isCopyEvent } from './counter-book';
 import type { DeliveryAgent, QueuedCopy } from './delivery-agent';
 import type { ConnectionEvent, DnsEvent, ForwarderEvent } from './events';
 import { IdSequence } from './id-sequence';
-import { NodemailerAgent } from './nodemailer-agent';
 import { parseRelay, type DnsResolverLike } from './route';
+import { SmtpAgent } from './smtp-agent';
 import { type CopyIdentity, type ForwarderCounters, type ForwarderOptions, type JournalCopy } from './types';
 
 /** What the forwarder hands a delivery agent it builds: the DCID sequence and where to report. */
@@ -87,7 +87,7 @@ export class Forwarder {
     };
     this.#agent = deps.agent
       ? deps.agent(hooks)
-      : new NodemailerAgent(o, { ...hooks, logger: deps.logger, clock, resolver: deps.resolver });
+      : new SmtpAgent(o, { ...hooks, logger: deps.logger, clock, ...(deps.resolver ? { resolver: deps.resolver } : {}) });
     this.#queue = new CopyQueue(o, {
       clock, agent: this.#agent, logger: deps.logger,
       nextMid: () => this.#mids.next(),

@@ -13,5 +13,4 @@ export type * from './events';
 export { connectionsWanted, BACKLOG_PER_CONNECTION, type ConcurrencyLimits } from './concurrency';
 export { IdSequence, ID_EPOCH } from './id-sequence';
 export { CounterBook, isCopyEvent } from './counter-book';
-export { classifyFailure, type Classification, type FailureClass } from './classify';
 export { SmtpAgent, type SmtpAgentDeps } from './smtp-agent';

@@ -8,6 +8,7 @@
 import type { Clock, TimerHandle } from '../util/clock';
 import { SmtpConnection } from '../smtp/connection';
 import type { SmtpFailure, TransactionResult } from '../smtp/client-session';
+import { replyText } from '../smtp/reply-parser';
 import type { SecureContexts, TlsSessionCache } from '../smtp/tls-sessions';
 import type { DeliveryResult, QueuedCopy } from './delivery-agent';
 import type { ConnectionEvent } from './events';
@@ -68,8 +69,14 @@ export class IntakePool {
   #demand = 0;
   readonly #waiting: Waiter[] = [];
   readonly #conns = new Set<PoolConn>();
-  /** Set after a connection failed before it was ready: the demand alone does not reopen until a copy asks. */
-  #suspended = false;
+  /**
+   * Whether the intake answers: 'fresh' (never tried: the demand opens one connection, the rest once
+   * it is ready), 'up' (a connection became ready: the demand opens all it wants), 'failed' (the last
+   * connection failed before it was ready: connections open only for waiting copies, one each, until
+   * one is ready again). So a dead intake costs one connection per copy's attempt, never
+   * min_connections of them, and never a reconnect loop for the demand alone.
+   */
+  #reach: 'fresh' | 'up' | 'failed' = 'fresh';
   #retired = false;
 
   constructor(domain: string, host: PoolHost) {
@@ -91,7 +98,11 @@ export class IntakePool {
 
   setDemand(n: number): void {
     this.#demand = Math.max(0, n);
-    this.#suspended = false;
+    if (this.#demand === 0 && this.#waiting.length === 0 && this.#reach !== 'up') {
+      // The queue drained before the intake ever answered: a connection still opening is for nobody (a
+      // silent intake would hold it until the command timeout). Where it answers, they close when idle.
+      for (const c of this.#conns) if (c.state === 'opening') c.conn.abort('the queue drained');
+    }
     this.pump();
   }
 
@@ -114,7 +125,6 @@ export class IntakePool {
     }
     this.#waiting.push(w);
     w.signal.addEventListener('abort', () => this.#abort(w), { once: true });
-    this.#suspended = false;
     this.pump();
   }
 
@@ -145,7 +155,9 @@ export class IntakePool {
         if (!this.#host.mayOpen(this)) break;
         this.#open(w);
       }
-      while (!this.#suspended && this.#conns.size < this.#demand && this.#host.mayOpen(this)) this.#open(undefined);
+      while (this.#conns.size < this.#demand && (this.#reach === 'up' || (this.#reach === 'fresh' && this.#conns.size === 0)) && this.#host.mayOpen(this)) {
+        this.#open(undefined);
+      }
     }
     for (const c of this.#conns) if (c.state === 'ready') this.#idleCheck(c);
   }
@@ -195,14 +207,15 @@ export class IntakePool {
     pc.state = 'ready';
     pc.forWaiter = undefined;
     pc.rest = [];
-    this.#suspended = false;
+    this.#reach = 'up';
     if (this.#retired || pc.sent >= this.#host.options.messagesPerConnection) {
       this.#quit(pc);
       this.pump();
       return;
     }
     this.#startNext(pc);
-    if (pc.state === 'ready') this.#idleCheck(pc);
+    // The intake answers: open the rest of the demand now.
+    this.pump();
   }
 
   #startNext(pc: PoolConn): void {
@@ -233,10 +246,11 @@ export class IntakePool {
     pc.idle?.cancel();
     const o = { at: this.#host.clock.now(), dcid: pc.dcid, destination: this.domain };
     const t = pc.target;
-    if (f && (f.kind === 'network' || f.kind === 'timeout' || f.kind === 'tls' || f.kind === 'protocol')) {
+    const reason = f ? connectionErrorReason(f) : undefined;
+    if (f && reason !== undefined) {
       this.#host.emit({
         ...o, type: 'connection_error', host: t.host, ip: t.ip, port: t.port, localAddress: pc.conn.localAddress,
-        details: detailsWord(f), reason: f.kind === 'protocol' ? f.error.message : f.message,
+        details: detailsWord(f), reason,
       });
     }
     if (pc.opened) this.#host.emit({ ...o, type: 'connection_closed', delivered: pc.sent });
@@ -247,7 +261,8 @@ export class IntakePool {
       w.resolve(classifySmtp(f ?? { kind: 'network', phase: 'message', message: 'connection closed' }, pc.dcid));
     }
     const beforeReady = pc.state === 'opening';
-    if (beforeReady && f) {
+    // An opening we aborted ourselves (its copy left the queue) costs no other copy an attempt.
+    if (beforeReady && f && f.kind !== 'aborted') {
       if (triesNextHost(f) && pc.rest.length > 0 && !this.#retired) {
         this.#open(undefined, pc.rest, pc);
         this.#host.released();
@@ -259,7 +274,7 @@ export class IntakePool {
         this.#waiting.splice(this.#waiting.indexOf(w), 1);
         w.resolve(classifySmtp(f, pc.dcid));
       }
-      this.#suspended = true;
+      this.#reach = 'failed';
     }
     this.#host.released();
     this.pump();
@@ -297,6 +312,13 @@ export class IntakePool {
     if (i >= 0) {
       this.#waiting.splice(i, 1);
       w.resolve(abortedResult('aborted while waiting for a connection'));
+      // A connection still opening for this copy alone is not needed any more (a silent intake would
+      // otherwise hold it until the command timeout); one that other copies wait for is kept for them.
+      for (const c of this.#conns) {
+        if (c.forWaiter !== w) continue;
+        c.forWaiter = undefined;
+        if (this.#waiting.length === 0) c.conn.abort(`copy ${w.copy.id} left the queue`);
+      }
       return;
     }
     // On a connection: that transaction cannot be taken back; the connection ends, the copy fails as aborted.
@@ -304,10 +326,26 @@ export class IntakePool {
   }
 }
 
+/** A refused STARTTLS (not a 421) is a TLS failure of the connection, as a failed handshake is. */
+function refusedStartTls(f: SmtpFailure): boolean {
+  return f.kind === 'reply' && f.phase === 'starttls' && f.reply.code !== 421;
+}
+
+/** The `reason:` of the connection's `Connection Error` line, or undefined when the connection itself did not fail. */
+function connectionErrorReason(f: SmtpFailure): string | undefined {
+  switch (f.kind) {
+    case 'network': case 'timeout': return f.message;
+    case 'tls': return f.code !== undefined ? `${f.code}: ${f.message}` : f.message;
+    case 'protocol': return f.error.message;
+    case 'reply': return refusedStartTls(f) ? `STARTTLS refused: ${replyText(f.reply)}` : undefined;
+    default: return undefined;
+  }
+}
+
 /** The gateway's `details:` word for a connection error. */
 function detailsWord(f: SmtpFailure): string {
   if (f.kind === 'timeout') return 'timeout';
-  if (f.kind === 'tls') return 'tls';
+  if (f.kind === 'tls' || refusedStartTls(f)) return 'tls';
   if (f.kind === 'protocol') return 'protocol';
   if (f.kind === 'network') {
     if (f.code === 'ECONNREFUSED') return 'refused';

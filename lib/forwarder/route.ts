@@ -18,14 +18,23 @@ export interface DnsResolverLike {
   resolve6(name: string): Promise<string[]>;
 }
 
+/** The query that failed: the name looked up and its record type (the gateway names both). */
+export interface DnsLookup {
+  name: string;
+  rrtype: 'MX' | 'A' | 'AAAA';
+}
+
 /** A DNS step failed: `hard` ones (NXDOMAIN, null MX, no address at all) are not retried. */
 export class DnsFailure extends TdcError {
   readonly hard: boolean;
   readonly dnsCode: string | undefined;
-  constructor(message: string, hard: boolean, dnsCode?: string) {
+  /** Which query failed; absent only where no query was made (a bad address literal). */
+  readonly lookup: DnsLookup | undefined;
+  constructor(message: string, hard: boolean, dnsCode?: string, lookup?: DnsLookup) {
     super('EDNS', message);
     this.hard = hard;
     this.dnsCode = dnsCode;
+    this.lookup = lookup;
   }
 }
 
@@ -145,13 +154,13 @@ export class Router {
       records = await this.#resolver.resolveMx(domain);
     } catch (err) {
       const code = dnsCode(err);
-      if (code === 'ENOTFOUND') throw new DnsFailure(`MX lookup for ${domain}: NXDOMAIN`, true, code);
-      if (code !== 'ENODATA') throw new DnsFailure(`MX lookup for ${domain} failed: ${code ?? String(err)}`, false, code);
+      if (code === 'ENOTFOUND') throw new DnsFailure(`MX lookup for ${domain}: NXDOMAIN`, true, code, { name: domain, rrtype: 'MX' });
+      if (code !== 'ENODATA') throw new DnsFailure(`MX lookup for ${domain} failed: ${code ?? String(err)}`, false, code, { name: domain, rrtype: 'MX' });
       records = [];
     }
     const named = records.filter((r) => r.exchange !== '' && r.exchange !== '.');
     if (records.length > 0 && named.length === 0) {
-      throw new DnsFailure(`${domain} has a null MX (accepts no mail)`, true, 'NULLMX');
+      throw new DnsFailure(`${domain} has a null MX (accepts no mail)`, true, 'NULLMX', { name: domain, rrtype: 'MX' });
     }
     if (named.length === 0) return this.#withAddresses(domain, 'implicit', [domain], mxPort);
     return this.#withAddresses(domain, 'mx', orderMx(named, this.#random), mxPort);
@@ -162,7 +171,7 @@ export class Router {
     if (hosts.every((h) => h.addresses.length === 0)) {
       const failures = hosts.map((h) => h.failure!);
       const hard = failures.every((f) => f.hard);
-      throw new DnsFailure(failures.map((f) => f.message).join('; '), hard, failures[0]?.dnsCode);
+      throw new DnsFailure(failures.map((f) => f.message).join('; '), hard, failures[0]?.dnsCode, failures[0]?.lookup);
     }
     return { domain, kind, hosts };
   }
@@ -178,7 +187,7 @@ export class Router {
     const codes = [v4, v6].map((r) => (r.status === 'rejected' ? dnsCode(r.reason) : 'ENODATA'));
     const hard = codes.every(isDefinite);
     const what = codes.includes('ENOTFOUND') ? 'NXDOMAIN' : hard ? 'no A/AAAA record' : `lookup failed (${codes.join(', ')})`;
-    return { name, port, addresses: [], failure: new DnsFailure(`address of ${name}: ${what}`, hard, codes.find((c) => c !== 'ENODATA') ?? 'ENODATA') };
+    return { name, port, addresses: [], failure: new DnsFailure(`address of ${name}: ${what}`, hard, codes.find((c) => c !== 'ENODATA') ?? 'ENODATA', { name, rrtype: 'A' }) };
   }
 }
 

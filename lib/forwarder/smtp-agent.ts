@@ -13,7 +13,7 @@ import type { AgentStats, DeliveryAgent, DeliveryContext, DeliveryResult, Queued
 import type { ConnectionEvent, CopyFacts, DnsEvent } from './events';
 import { IntakePool, type PoolHost } from './intake-pool';
 import { DnsFailure, Router, createResolver, type DnsResolverLike } from './route';
-import { abortedResult, classifyDns, localResult } from './smtp-outcome';
+import { abortedResult, classifyDns, dnsWord, localResult } from './smtp-outcome';
 import { domainOf, journalBytes, type ForwarderOptions } from './types';
 
 export interface SmtpAgentDeps {
@@ -44,13 +44,9 @@ export function copyFacts(copy: QueuedCopy): CopyFacts {
   };
 }
 
-/** The gateway's words for a failed lookup ('NXDomain', 'ServFail', …). */
-function dnsEventFields(err: DnsFailure): Pick<DnsEvent, 'rrtype' | 'error'> {
-  const rrtype = err.message.startsWith('address of') ? 'A' : 'MX';
-  const words: Record<string, string> = {
-    ENOTFOUND: 'NXDomain', NULLMX: 'Null MX', ESERVFAIL: 'ServFail', ETIMEOUT: 'Timeout', ENODATA: 'No address', EREFUSED: 'Refused',
-  };
-  return { rrtype, error: words[err.dnsCode ?? ''] ?? err.dnsCode ?? 'Error' };
+/** The DnsEvent fields of a failed lookup: the name and record type queried, in the gateway's words. */
+function dnsEventFields(err: DnsFailure, domain: string): Pick<DnsEvent, 'domain' | 'rrtype' | 'error'> {
+  return { domain: err.lookup?.name ?? domain, rrtype: err.lookup?.rrtype ?? 'MX', error: dnsWord(err) };
 }
 
 export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
@@ -146,9 +142,9 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
       return await Promise.race([this.#router.route(domain).then((route) => ({ route })), aborted]);
     } catch (err) {
       if (!(err instanceof DnsFailure)) return localResult(`route lookup failed: ${describeError(err)}`);
-      const e: DnsEvent = { type: 'dns_error', at: this.#clock.now(), domain, ...dnsEventFields(err), hard: err.hard };
-      if (copy) e.copy = copyFacts(copy);
-      this.#emit(e);
+      // One event per lookup: the copy's own lookup reports it; a lookup for the demand alone does not
+      // (it shares the copy's query in flight, and a copy always follows the demand).
+      if (copy) this.#emit({ type: 'dns_error', at: this.#clock.now(), ...dnsEventFields(err, domain), hard: err.hard, copy: copyFacts(copy) });
       return classifyDns(err);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);

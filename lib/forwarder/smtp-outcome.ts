@@ -45,7 +45,7 @@ function classifyFacts(f: SmtpFailure): DeliveryResult {
       const text = replyText(f.reply);
       const dsn = dsnOf(f.reply);
       // A refused STARTTLS is a TLS failure (never a plaintext fallback); a 421 stays a 421.
-      if (f.phase === 'starttls' && code !== 421) return result('hard', 'tls', '5.7.10', 'TLS Error: STARTTLS refused', 'starttls', text);
+      if (f.phase === 'starttls' && code !== 421) return result('hard', 'tls', '5.7.10', 'TLS Error', 'starttls', text);
       if (code === 503 || code === 552) return result('soft', 'smtp_special', dsn, 'Rejected by intake', phase, text);
       if (code >= 400 && code < 500) return result('soft', 'smtp_4xx', dsn, 'Temporary failure at intake', phase, text);
       if (code >= 500) return result('hard', 'smtp_5xx', dsn, 'Rejected by intake', phase, text);
@@ -57,13 +57,18 @@ function classifyFacts(f: SmtpFailure): DeliveryResult {
     case 'no_8bitmime':
       return result('hard', 'no_8bitmime', '5.6.3', `the intake does not offer 8BITMIME; an ${f.body === 'binary' ? 'binary' : '8-bit'} copy is never sent as 7-bit`, 'mail');
     case 'tls':
-      return result('hard', 'tls', '5.7.10', `TLS Error: ${f.code !== undefined ? `${f.code}: ` : ''}${f.message}`, 'tls');
+      // The gateway's detail is just 'TLS Error'; what went wrong goes where a reply would be.
+      return result('hard', 'tls', '5.7.10', 'TLS Error', 'tls', `${f.code !== undefined ? `${f.code}: ` : ''}${f.message}`);
     case 'network': {
       const early = f.phase === 'connect';
       return result('soft', 'network', early ? '4.4.1' : '4.4.2', early ? `No answer from host: ${f.message}` : `Bad connection: ${f.message}`, phase);
     }
-    case 'timeout':
-      return result('soft', 'network', f.phase === 'connect' || f.phase === 'greeting' ? '4.4.1' : '4.4.2', `timed out: ${f.message}`, phase);
+    case 'timeout': {
+      // The gateway's words; the reply says what never came.
+      const early = f.phase === 'connect' || f.phase === 'greeting';
+      const said = f.phase === 'greeting' ? 'Greeting never received' : f.phase === 'connect' ? 'Timeout' : f.message;
+      return result('soft', 'network', early ? '4.4.1' : '4.4.2', 'connection timed out', phase, said);
+    }
     case 'protocol':
       return result('soft', 'network', '4.5.0', `protocol error: ${f.error.message}`, phase);
     case 'aborted':
@@ -71,11 +76,27 @@ function classifyFacts(f: SmtpFailure): DeliveryResult {
   }
 }
 
-/** The retry-table row of a failed route lookup; `reply` carries the lookup's own words. */
+/** The gateway's words for a failed lookup's DNS error code. */
+const DNS_WORDS: Record<string, string> = {
+  ENOTFOUND: 'NXDomain', NULLMX: 'Null MX', ESERVFAIL: 'ServFail', ETIMEOUT: 'Timeout', ENODATA: 'No address', EREFUSED: 'Refused',
+};
+
+/** 'NXDomain', 'ServFail', 'Timeout', 'Null MX', 'No address', 'Refused' (else the resolver's code). */
+export function dnsWord(err: DnsFailure): string {
+  return DNS_WORDS[err.dnsCode ?? ''] ?? err.dnsCode ?? 'Error';
+}
+
+/**
+ * The retry-table row of a failed route lookup; `reply` in the gateway's words:
+ * `DNS Hard Error looking up intake.example (MX) : NXDomain`.
+ */
 export function classifyDns(err: DnsFailure): DeliveryResult {
+  const reply = err.lookup
+    ? `DNS ${err.hard ? 'Hard' : 'Soft'} Error looking up ${err.lookup.name} (${err.lookup.rrtype}) : ${dnsWord(err)}`
+    : err.message;
   return err.hard
-    ? result('hard', 'dns_hard', '5.1.2', 'Bad destination host', 'route', err.message)
-    : result('soft', 'dns', '4.4.3', 'DNS failure', 'route', err.message);
+    ? result('hard', 'dns_hard', '5.1.2', 'Bad destination host', 'route', reply)
+    : result('soft', 'dns', '4.4.3', 'DNS failure', 'route', reply);
 }
 
 /** Our side: the copy cannot be sent at all (bad intake address, agent closed). */

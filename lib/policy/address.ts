@@ -1,8 +1,9 @@
 /**
  * Envelope address matching against the gateway's address patterns (`user@domain`, `@domain`,
- * `@.domain`, `user@`), case-insensitive. Patterns are parsed by lib/config; imports config (values) only.
+ * `@.domain`, `user@`), case-insensitive. The patterns come parsed in the Config (lib/config parses
+ * them once, at load time); imports config (types) only.
  */
-import { parseAddressPattern, type AddressPattern } from '../config';
+import type { AddressPattern } from '../config';
 
 export interface SplitAddress {
   local: string;
@@ -27,19 +28,17 @@ export function matchesPattern(address: SplitAddress, p: AddressPattern): boolea
   }
 }
 
-/** Parse config pattern strings (already validated by the config parser; invalid ones never match). */
-export function compilePatterns(patterns: readonly string[]): AddressPattern[] {
-  const out: AddressPattern[] = [];
-  for (const text of patterns) {
-    const r = parseAddressPattern(text);
-    if (r.ok) out.push(r.value);
-  }
-  return out;
-}
-
 /** True when `address` matches any pattern; the null sender ('') matches none. */
 export function matchesAny(address: string, patterns: readonly AddressPattern[]): boolean {
-  if (address === '') return false;
-  const split = splitAddress(address);
-  return patterns.some((p) => matchesPattern(split, p));
+  return matchesAnySplit(splitEnvelopeAddress(address), patterns);
+}
+
+/** splitAddress, with the null sender ('') as undefined: it matches no pattern. */
+export function splitEnvelopeAddress(address: string): SplitAddress | undefined {
+  return address === '' ? undefined : splitAddress(address);
+}
+
+/** matchesAny for an address split once (per message or recipient, not per policy); undefined = the null sender. */
+export function matchesAnySplit(address: SplitAddress | undefined, patterns: readonly AddressPattern[]): boolean {
+  return address !== undefined && patterns.some((p) => matchesPattern(address, p));
 }

@@ -1,36 +1,25 @@
 /**
  * Incoming or not: outgoing when the MTA listener (Postfix's daemon name) is an outgoing one, when the
  * client authenticated and that counts as outgoing, or when the client IP is internal.
- * Imports config (types, values) and message only.
+ * internal_networks come parsed in the Config. Imports config (types), message and util only.
  */
-import type { Cidr } from '../config/values';
 import type { Config } from '../config';
 import type { CapturedMessage } from '../message';
-import { clientIp, compileCidr, inCidr } from './network';
+import { findNetwork } from '../util/ip-network';
+import { clientIp } from './network';
 
 type Direction = Config['direction'];
 
-interface Compiled {
-  daemonNames: Set<string>;
-  networks: { text: string; cidr: Cidr }[];
-}
+// Config objects are frozen, so the lower-cased daemon names can be cached per object.
+const cache = new WeakMap<Direction, Set<string>>();
 
-// Config objects are frozen, so compiled forms can be cached per object.
-const cache = new WeakMap<Direction, Compiled>();
-
-function compile(d: Direction): Compiled {
-  let c = cache.get(d);
-  if (!c) {
-    c = {
-      daemonNames: new Set(d.outgoingDaemonNames.map((n) => n.toLowerCase())),
-      networks: d.internalNetworks.flatMap((text) => {
-        const cidr = compileCidr(text);
-        return cidr ? [{ text, cidr }] : [];
-      }),
-    };
-    cache.set(d, c);
+function daemonNames(d: Direction): Set<string> {
+  let names = cache.get(d);
+  if (!names) {
+    names = new Set(d.outgoingDaemonNames.map((n) => n.toLowerCase()));
+    cache.set(d, names);
   }
-  return c;
+  return names;
 }
 
 /**
@@ -38,9 +27,8 @@ function compile(d: Direction): Compiled {
  * ORIGINATING and originating alike). The reason is meant for a log line.
  */
 export function classifyDirection(msg: CapturedMessage, d: Direction): { incoming: boolean; reason: string } {
-  const c = compile(d);
   const daemon = msg.listener;
-  if (daemon !== undefined && c.daemonNames.has(daemon.trim().toLowerCase())) {
+  if (daemon !== undefined && daemonNames(d).has(daemon.trim().toLowerCase())) {
     return { incoming: false, reason: `daemon_name ${daemon.trim()} is an outgoing listener` };
   }
   const auth = msg.authenticatedUser?.trim() ?? '';
@@ -49,7 +37,7 @@ export function classifyDirection(msg: CapturedMessage, d: Direction): { incomin
   }
   const client = clientIp(msg);
   if (client) {
-    const net = c.networks.find((n) => inCidr(client.ip, n.cidr));
+    const net = findNetwork(d.internalNetworks, client.ip);
     if (net) return { incoming: false, reason: `client ${client.text} is in internal network ${net.text}` };
   }
   const facts = [

@@ -1,8 +1,8 @@
 /**
  * Policy: which messages are incoming, and which recipients are journaled to which intake address.
- * Imports config and message only; never milter, journal or forwarder.
+ * Imports config, message and util only; never milter, journal or forwarder.
  */
 export { classifyDirection } from './direction';
 export { planJournal, matchPolicy, JOURNAL_MARKER_HEADER, type JournalCopyPlan, type JournalPlan, type SkippedRecipients } from './plan';
-export { matchesAny, matchesPattern, splitAddress, compilePatterns, type SplitAddress } from './address';
-export { clientIp, parseIp, compileCidr, inCidr, type Ip } from './network';
+export { matchesAny, matchesPattern, splitAddress, type SplitAddress } from './address';
+export { clientIp, parseIp, type Ip } from './network';

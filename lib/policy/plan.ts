@@ -2,12 +2,12 @@
  * The journal plan of one message: nothing when journaling is off, the mail is outgoing, is itself a
  * journal report or is oversized; else every envelope recipient takes the first matching policy, a
  * policy's skip_if_header rules may skip its recipients, and the rest are grouped into one copy per
- * intake address. Imports config (types, values) and message only.
+ * intake address. Recipient and sender patterns come parsed in the Config; only the skip_if_header
+ * expressions are compiled here (once per loaded Config). Imports config (types) and message only.
  */
-import type { AddressPattern } from '../config/values';
 import type { Config, Policy } from '../config';
 import type { CapturedMessage } from '../message';
-import { compilePatterns, matchesAny } from './address';
+import { matchesAnySplit, splitEnvelopeAddress, type SplitAddress } from './address';
 import { classifyDirection } from './direction';
 
 export interface JournalCopyPlan {
@@ -45,8 +45,6 @@ interface CompiledRule {
 
 interface CompiledPolicy {
   policy: Policy;
-  recipients: AddressPattern[];
-  senders: AddressPattern[];
   skipRules: CompiledRule[];
 }
 
@@ -65,23 +63,21 @@ const cache = new WeakMap<readonly Policy[], CompiledPolicy[]>();
 function compiled(policies: readonly Policy[]): CompiledPolicy[] {
   let c = cache.get(policies);
   if (!c) {
-    c = policies.map((policy) => ({
-      policy, recipients: compilePatterns(policy.recipients), senders: compilePatterns(policy.senders), skipRules: compileRules(policy),
-    }));
+    c = policies.map((policy) => ({ policy, skipRules: compileRules(policy) }));
     cache.set(policies, c);
   }
   return c;
 }
 
-function matchCompiled(recipient: string, sender: string, policies: readonly Policy[]): CompiledPolicy | undefined {
-  return compiled(policies).find(
-    (p) => (p.recipients.length === 0 || matchesAny(recipient, p.recipients)) && (p.senders.length === 0 || matchesAny(sender, p.senders)),
-  );
+function matchCompiled(recipient: string, sender: SplitAddress | undefined, policies: readonly Policy[]): CompiledPolicy | undefined {
+  const rcpt = splitEnvelopeAddress(recipient);
+  return compiled(policies).find(({ policy: p }) =>
+    (p.recipients.length === 0 || matchesAnySplit(rcpt, p.recipients)) && (p.senders.length === 0 || matchesAnySplit(sender, p.senders)));
 }
 
 /** First policy whose recipients (empty = any) match the recipient and whose senders (empty = any) match the sender. */
 export function matchPolicy(recipient: string, sender: string, policies: readonly Policy[]): Policy | undefined {
-  return matchCompiled(recipient, sender, policies)?.policy;
+  return matchCompiled(recipient, splitEnvelopeAddress(sender), policies)?.policy;
 }
 
 /**
@@ -134,12 +130,13 @@ export function planJournal(msg: CapturedMessage, config: Config): JournalPlan {
   };
   // Each policy's rules are tried once per message, not once per recipient.
   const ruleHit = new Map<CompiledPolicy, string | undefined>();
+  const sender = splitEnvelopeAddress(msg.sender.address);
 
   for (const { address } of msg.recipients) {
     const lower = address.toLowerCase();
     if (seen.has(lower)) continue;
     seen.add(lower);
-    const match = matchCompiled(address, msg.sender.address, config.policies);
+    const match = matchCompiled(address, sender, config.policies);
     const policy = match?.policy;
     const name = policy?.name ?? 'DEFAULT';
     if (intakes.has(lower)) {

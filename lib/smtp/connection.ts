@@ -185,8 +185,10 @@ export class SmtpConnection {
           this.#closed = true;
           this.#cancelTimer();
           const socket = this.#socket;
-          if (out.write.length > 0) {
-            // Let a QUIT written just now go out, then close (whatever the server does).
+          if (out.write.length > 0 || a.failure === undefined) {
+            // Let a QUIT written just now go out, then close (whatever the server does). After the
+            // 221 too: the connection counts until the server has let go of it (max_connections as
+            // the intake counts them), or the command timeout.
             socket.end();
             this.#arm(this.#o.commandTimeout, () => socket.destroy());
           } else {
@@ -272,7 +274,9 @@ export class SmtpConnection {
     const f = this.#failure;
     this.#failure = undefined;
     const h = this.#h;
-    h.onClosed(f);
+    // One turn of the event loop later: the server has then seen our FIN too, so a slot freed here and
+    // taken at once by a new connection does not count twice at the intake (max_connections as it counts).
+    setImmediate(() => h.onClosed(f));
   }
 
   #arm(ms: number, fn: () => void): void {

@@ -5,7 +5,7 @@
  * TLS >= 1.2, and leaves nothing open a few seconds after the queue drained.
  */
 import { Forwarder } from '../../lib/forwarder';
-import { IDLE_CLOSE_MS } from '../../lib/forwarder/smtp-delivery';
+import { IDLE_CLOSE_MS } from '../../lib/forwarder/intake-pool';
 import { MemoryLogger } from '../../lib/util/logger';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';
@@ -51,7 +51,10 @@ describe('connections under load', () => {
     expect(intake.connectionsPeak).toBeLessThanOrEqual(8);
     expect(clientPeak).toBeLessThanOrEqual(8);
     expect(intake.connectionsTotal).toBeGreaterThanOrEqual(50); // at most 10 copies per connection
-    expect(dcids.size).toBe(intake.connectionsTotal);
+    // Connections open for the queue's demand (the gateway's rule), so a few opened as the last copies
+    // went out may close without carrying one; never more than the cap's worth.
+    expect(dcids.size).toBeLessThanOrEqual(intake.connectionsTotal);
+    expect(intake.connectionsTotal - dcids.size).toBeLessThanOrEqual(8);
     await intake.waitIdle(IDLE_CLOSE_MS + 2500);
     await until(() => f.counters().connectionsOut === 0, 1000, 'connectionsOut to reach 0');
   });

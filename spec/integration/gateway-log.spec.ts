@@ -157,7 +157,8 @@ describe('the daemon\'s mail log, line by line against the gateway\'s samples', 
     }
     expect(errors[1]!.dcid).not.toBe(errors[0]!.dcid);
     const [hb, failed] = twins(r.lines, ['hard bounced', 'delivery failed: hard bounced', 'bounced', 'message finished']);
-    expect(hb).toMatchObject({ dsn: '5.4.2', code: '000' });
+    // A refused connection is X.4.1 "No answer from host" (RFC 3463; Postfix's smtp says the same).
+    expect(hb).toMatchObject({ dsn: '5.4.1', code: '000' });
     expect(failed).toEqual({ mid: String(r.mid) });
 
     // tophosts: the host is marked down, the copy counted hard bounced (not dropped).

@@ -41,7 +41,15 @@ describe('scripts/install-deps.sh', () => {
 
   function run(args: string[], asNobody = false): { status: number | null; out: string } {
     const env = { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env['PATH']}`, TDC_POLICY_RC_D: policy };
-    const cmd = asNobody ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', 'bash', SCRIPT, ...args] : ['bash', SCRIPT, ...args];
+    // As nobody, from a copy in our own 0755 directory: the checkout may sit under a directory
+    // nobody cannot enter (a mktemp -d clone is 0700).
+    let script = SCRIPT;
+    if (asNobody) {
+      script = path.join(dir, 'install-deps.sh');
+      fs.copyFileSync(SCRIPT, script);
+      fs.chmodSync(script, 0o755);
+    }
+    const cmd = asNobody ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', 'bash', script, ...args] : ['bash', SCRIPT, ...args];
     const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env, timeout: 30_000 });
     if (r.error) throw r.error;
     return { status: r.status, out: r.stdout + r.stderr };

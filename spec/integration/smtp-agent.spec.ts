@@ -199,14 +199,15 @@ describe('SmtpAgent: TLS is required and verified', () => {
     ['untrusted certificate', { cert: 'untrusted' }, /TLS Error/],
     ['certificate for another name', { cert: 'wrong-name' }, /TLS Error/],
     ['TLS 1.1 at most', { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }, /TLS Error/],
-    ['STARTTLS not offered nor accepted', { noStartTls: true }, /STARTTLS refused/],
+    // The detail is the gateway's 'TLS Error'; the server's refusal is the reply.
+    ['STARTTLS not offered nor accepted', { noStartTls: true }, /^TLS Error: 5\d\d /],
   ];
   it.each(cases)('%s: hard, never sent in plaintext', async (_name, o, detail) => {
     const server = await intake(o);
     const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}` });
     const r = await agent.deliver(copy('journal@intake.test', message('secret\r\n')), ctx());
     expect(r).toMatchObject({ outcome: 'hard', kind: 'tls', dcid: 1 });
-    expect(r.detail).toMatch(detail);
+    expect(`${r.detail}: ${r.reply}`).toMatch(detail);
     expect(server.transactions).toBe(0);
     expect(server.received).toHaveLength(0);
     if (!o.noStartTls) expect(events).toContainEqual(expect.objectContaining({ type: 'connection_error', dcid: 1, details: 'tls' }));
@@ -237,6 +238,20 @@ describe('SmtpAgent: network failures are soft', () => {
     const { agent, events } = rig({ relay: `[127.0.0.1]:${port}` });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'soft', kind: 'network', dsn: '4.4.1', phase: 'connect', dcid: 1 });
     expect(events).toEqual([expect.objectContaining({ type: 'connection_error', dcid: 1, details: 'refused', ip: '127.0.0.1', port })]);
+  });
+
+  it('a dead intake with demand and several copies: one connection per copy\'s attempt, no reconnect storm', async () => {
+    const port = await closedPort();
+    const { agent, events } = rig({ relay: `[127.0.0.1]:${port}` });
+    agent.demand('journal@intake.test', 3);
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())));
+    expect(results.map((r) => r.outcome)).toEqual(Array(5).fill('soft'));
+    // The demand is still 3 (the copies wait for their retry): no connection opens for it alone.
+    await new Promise((r) => setTimeout(r, 300));
+    const errors = events.filter((e) => e.type === 'connection_error');
+    expect(errors).toHaveLength(5);
+    expect(new Set(results.map((r) => r.dcid)).size).toBe(5);
+    expect(agent.stats().connections).toBe(0);
   });
 
   it('a server that never greets: soft timeout in the greeting phase', async () => {

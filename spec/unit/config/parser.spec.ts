@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SCHEMA, loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
 import { GATEWAY_FS, TEST_CA_PEM } from '../../support/gateway-fs';
+import { networks, patterns } from '../../support/config-values';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures/config');
 
@@ -47,7 +48,7 @@ describe('valid files', () => {
     expect(c.milter).toEqual({
       listen: { kind: 'inet', host: '127.0.0.1', port: 0 }, socketMode: 0o660, socketGroup: undefined, hostname: 'host.example', group: undefined,
       statusListen: '127.0.0.1:8895', logLevel: 'info', logFormat: 'plain', logFile: undefined, maxMessageSize: 50 * 1024 ** 2, drainTime: 30_000,
-      metricsListen: 'no', metricsAllow: ['127.0.0.0/8', '::1'], readyFailingTime: 300_000,
+      metricsListen: 'no', metricsAllow: networks('127.0.0.0/8', '::1'), readyFailingTime: 300_000,
     });
     expect(c.tdc).toEqual({
       enabled: false, intakeAddress: '', relay: undefined, tlsCaFile: undefined, maxQueueAge: 120_000, retryDelay: 10_000,
@@ -67,7 +68,7 @@ describe('valid files', () => {
       listen: { kind: 'unix', path: '/var/spool/postfix/tdc/milter.sock' }, socketMode: 0o640, socketGroup: 'postfix', hostname: 'GW1.Example.ORG',
       group: 'emea', statusListen: '[::1]:9895', logLevel: 'debug', logFormat: 'json', logFile: '/var/log/tdc-milter.log',
       maxMessageSize: 10_000_000, drainTime: 90_000,
-      metricsListen: 'no', metricsAllow: ['127.0.0.0/8', '::1'], readyFailingTime: 300_000, // not in full.conf: its line numbers are asserted
+      metricsListen: 'no', metricsAllow: networks('127.0.0.0/8', '::1'), readyFailingTime: 300_000, // not in full.conf: its line numbers are asserted
     });
     expect(c.tdc).toEqual({
       enabled: true, intakeAddress: '33c48e-27xp9-05ecb4@beta.cmd.cisco.com', relay: '[192.0.2.25]:2525',
@@ -77,12 +78,12 @@ describe('valid files', () => {
     });
     expect(c.direction).toEqual({
       outgoingDaemonNames: ['ORIGINATING', 'submission', 'smtps'], authenticatedIsOutgoing: false,
-      internalNetworks: ['10.0.0.0/8', '192.168.0.0/16', '2001:db8::/32', '::ffff:172.16.0.0/108'],
+      internalNetworks: networks('10.0.0.0/8', '192.168.0.0/16', '2001:db8::/32', '::ffff:172.16.0.0/108'),
     });
     expect(c.policies).toEqual([
-      { name: 'finance', recipients: ['@finance.example.com', '@.finance.example.com', 'cfo@example.com'], senders: ['@partner.example'],
+      { name: 'finance', recipients: patterns('@finance.example.com', '@.finance.example.com', 'cfo@example.com'), senders: patterns('@partner.example'),
         tdc: 'custom', intakeAddress: '15e1c36b-098c-4e87-590@beta.cmd.cisco.com' },
-      { name: 'lab', recipients: ['user@'], senders: [], tdc: 'no' },
+      { name: 'lab', recipients: patterns('user@'), senders: [], tdc: 'no' },
       { name: 'DEFAULT', recipients: [], senders: [], tdc: 'global' },
     ]);
     expect(c.sources['tdc.max_connections']).toBe('group emea (full.conf:50)');
@@ -122,7 +123,7 @@ describe('syntax details', () => {
 
   it('a continuation line joins the value of the key line before it, comments in between allowed', () => {
     const r = parseConfigText('[direction]\ninternal_networks = 10.0.0.0/8,\n# a comment\n  192.168.0.0/16   # tail\n\t172.16.0.0/12\n', 'm.conf');
-    expect(r.ok && r.config.direction.internalNetworks).toEqual(['10.0.0.0/8', '192.168.0.0/16', '172.16.0.0/12']);
+    expect(r.ok && r.config.direction.internalNetworks).toEqual(networks('10.0.0.0/8', '192.168.0.0/16', '172.16.0.0/12'));
   });
 
   it('a continuation line after a section header is an error', () => {

@@ -54,10 +54,16 @@ describe('classifySmtp: the retry table', () => {
     expect(classifySmtp(at('rset', reply(421))).phase).toBe('message');
   });
 
-  it('says what a TLS failure was and that STARTTLS was refused', () => {
-    expect(classifySmtp({ kind: 'tls', phase: 'tls', code: 'ERR_TLS_CERT_ALTNAME_INVALID', message: 'Hostname/IP does not match' }).detail)
-      .toBe('TLS Error: ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match');
-    expect(classifySmtp(at('starttls', reply(502, undefined, 'not implemented')))).toMatchObject({ detail: 'TLS Error: STARTTLS refused', reply: '502 not implemented', phase: 'starttls' });
+  it('says what a TLS failure was and that STARTTLS was refused: the detail is the gateway\'s "TLS Error", the reply says why', () => {
+    expect(classifySmtp({ kind: 'tls', phase: 'tls', code: 'ERR_TLS_CERT_ALTNAME_INVALID', message: 'Hostname/IP does not match' }))
+      .toMatchObject({ detail: 'TLS Error', reply: 'ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match', dsn: '5.7.10' });
+    expect(classifySmtp(at('starttls', reply(502, undefined, 'not implemented')))).toMatchObject({ detail: 'TLS Error', reply: '502 not implemented', phase: 'starttls' });
+  });
+
+  it('a timeout before the greeting is the gateway\'s "connection timed out", saying what never came', () => {
+    expect(classifySmtp({ kind: 'timeout', phase: 'greeting', message: 'slow' })).toMatchObject({ detail: 'connection timed out', reply: 'Greeting never received', dsn: '4.4.1' });
+    expect(classifySmtp({ kind: 'timeout', phase: 'connect', message: 'slow' })).toMatchObject({ detail: 'connection timed out', reply: 'Timeout', dsn: '4.4.1' });
+    expect(classifySmtp({ kind: 'timeout', phase: 'message', message: 'no reply to the data' })).toMatchObject({ detail: 'connection timed out', reply: 'no reply to the data', dsn: '4.4.2' });
   });
 
   it('a delivered copy carries the final reply, its DSN and the DCID', () => {
@@ -70,9 +76,13 @@ describe('classifySmtp: the retry table', () => {
 
 describe('classifyDns', () => {
   it('NXDOMAIN and null MX are hard 5.1.2 Bad destination host; SERVFAIL and timeouts soft', () => {
-    expect(classifyDns(new DnsFailure('MX lookup for x.test: NXDOMAIN', true, 'ENOTFOUND'))).toEqual({
-      outcome: 'hard', kind: 'dns_hard', dsn: '5.1.2', detail: 'Bad destination host', reply: 'MX lookup for x.test: NXDOMAIN', phase: 'route',
+    expect(classifyDns(new DnsFailure('MX lookup for x.test: NXDOMAIN', true, 'ENOTFOUND', { name: 'x.test', rrtype: 'MX' }))).toEqual({
+      outcome: 'hard', kind: 'dns_hard', dsn: '5.1.2', detail: 'Bad destination host', reply: 'DNS Hard Error looking up x.test (MX) : NXDomain', phase: 'route',
     });
+    expect(classifyDns(new DnsFailure('address of mx.x.test: NXDOMAIN', true, 'ENOTFOUND', { name: 'mx.x.test', rrtype: 'A' })).reply)
+      .toBe('DNS Hard Error looking up mx.x.test (A) : NXDomain');
+    expect(classifyDns(new DnsFailure('MX lookup for x.test failed: ESERVFAIL', false, 'ESERVFAIL', { name: 'x.test', rrtype: 'MX' })).reply)
+      .toBe('DNS Soft Error looking up x.test (MX) : ServFail');
     expect(classifyDns(new DnsFailure('x.test has a null MX (accepts no mail)', true, 'NULLMX'))).toMatchObject({ outcome: 'hard', dsn: '5.1.2' });
     expect(classifyDns(new DnsFailure('MX lookup for x.test failed: ESERVFAIL', false, 'ESERVFAIL'))).toMatchObject({ outcome: 'soft', kind: 'dns', dsn: '4.4.3' });
   });

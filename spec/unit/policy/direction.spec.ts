@@ -3,11 +3,12 @@ import type { Config } from '../../../lib/config';
 import type { ClientInfo } from '../../../lib/message';
 import { classifyDirection, parseIp } from '../../../lib/policy';
 import { makeMessage } from '../../support/captured-message';
+import { networks } from '../../support/config-values';
 
 const DIRECTION: Config['direction'] = {
   outgoingDaemonNames: ['ORIGINATING', 'submission'],
   authenticatedIsOutgoing: true,
-  internalNetworks: ['10.0.0.0/8', '192.168.1.0/24', '2001:db8:100::/40', '::ffff:172.16.0.0/108', '198.51.100.7'],
+  internalNetworks: networks('10.0.0.0/8', '192.168.1.0/24', '2001:db8:100::/40', '::ffff:172.16.0.0/108', '198.51.100.7'),
 };
 
 const inet = (address: string): ClientInfo => ({ hostname: `[${address}]`, family: address.includes(':') ? 'inet6' : 'inet', address, port: 1 });

@@ -70,6 +70,7 @@ export class TestDnsServer {
   zone: Zone;
   readonly #socket: dgram.Socket;
   #port = 0;
+  #host = '127.0.0.1';
 
   private constructor(zone: Zone) {
     this.zone = zone;
@@ -77,16 +78,30 @@ export class TestDnsServer {
     this.#socket.on('message', (msg, rinfo) => this.#answer(msg, rinfo));
   }
 
-  static async start(zone: Zone): Promise<TestDnsServer> {
+  /**
+   * On 127.0.0.1 and a free port, or at `at` (e.g. port 53 of a 127.x address that a resolv.conf can
+   * name: as root); an address in use fails with a message saying so.
+   */
+  static async start(zone: Zone, at: { host: string; port: number } = { host: '127.0.0.1', port: 0 }): Promise<TestDnsServer> {
     const s = new TestDnsServer(zone);
-    await new Promise<void>((resolve) => s.#socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      s.#socket.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new Error(`test DNS server: cannot bind ${at.host}:${at.port} (${err.code ?? err.message}): ${err.code === 'EADDRINUSE' ? 'something else uses it; pick another loopback address' : 'binding port 53 needs root'}`));
+      });
+      s.#socket.bind(at.port, at.host, resolve);
+    });
+    s.#host = at.host;
     s.#port = s.#socket.address().port;
     return s;
   }
 
-  /** For the forwarder's dnsServers: '127.0.0.1:PORT'. */
+  /** For the forwarder's dnsServers: 'HOST:PORT'. */
   get address(): string {
-    return `127.0.0.1:${this.#port}`;
+    return `${this.#host}:${this.#port}`;
+  }
+
+  get host(): string {
+    return this.#host;
   }
 
   close(): Promise<void> {

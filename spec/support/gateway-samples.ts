@@ -104,3 +104,45 @@ Hosts marked with '*' were down as of the last delivery attempt.
 #   Recipient Host           Active Conn.   Deliv.   Soft   Hard
 #   Recipient Host           Recip.   Out      Recip. Bounced Bounced
 5   the.tdc.queue           1        0       104,163 0        0`;
+
+/** The gateway's mail-log time stamp (ctime(3) form, receiver-facts §3) and the line after it. */
+export const GATEWAY_STAMPED = /^(?<stamp>(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4}) (?<line>(?:Info|Warning|Error|Debug): .*)$/;
+
+/**
+ * The twins of the named samples in `lines` (each after its time stamp), in the sample's order: each
+ * the first line after the previous twin whose fields read by the sample's pattern. Returns their
+ * fields; throws, showing the lines, when a sample has no twin.
+ */
+export function twins(lines: readonly string[], names: string[]): Record<string, string>[] {
+  const found: Record<string, string>[] = [];
+  let from = 0;
+  for (const name of names) {
+    const i = lines.findIndex((l, k) => k >= from && fieldsOf(name, l) !== undefined);
+    if (i < 0) throw new Error(`no twin of the gateway's "${name}" line after line ${from}:\n${lines.join('\n')}`);
+    found.push(fieldsOf(name, lines[i]!)!);
+    from = i + 1;
+  }
+  return found;
+}
+
+/** A `tophosts` text in its parts: the time of `Status as of:`, the legend, the two header rows and the rows, as words. */
+export interface TophostsParts {
+  statusAsOf: string;
+  legend: string;
+  headers: string[][];
+  rows: string[][];
+}
+
+export function tophostsParts(text: string): TophostsParts {
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('Status as of:'));
+  if (at < 0) throw new Error(`no "Status as of:" line in:\n${text}`);
+  const words = (l: string): string[] => l.trim().split(/\s+/);
+  const body = lines.slice(at + 1).filter((l) => l.trim() !== '');
+  return {
+    statusAsOf: lines[at]!.slice('Status as of:'.length).trim(),
+    legend: body[0] ?? '',
+    headers: body.slice(1, 3).map(words),
+    rows: body.slice(3).map(words),
+  };
+}

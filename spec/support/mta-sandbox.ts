@@ -99,18 +99,20 @@ export function backdate(file: string): void {
 
 /**
  * Shell lines that, run inside `unshare -m`, hide the host's resolver: `hosts: files` and a
- * nameserver on 127.0.0.1 (nothing listens on port 53 there, so nothing leaves the machine).
+ * nameserver on 127.0.0.1 (nothing listens on port 53 there, so nothing leaves the machine), or on
+ * `nameserver`, a loopback DNS server of the spec's own on port 53.
  */
-export function dnsGuardShell(dir: string): string[] {
+export function dnsGuardShell(dir: string, nameserver = '127.0.0.1'): string[] {
   const nss = path.join(dir, 'guard-nsswitch.conf');
   const resolv = path.join(dir, 'guard-resolv.conf');
   fs.writeFileSync(nss, 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nservices: files\nprotocols: files\n');
-  fs.writeFileSync(resolv, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+  if (!nameserver.startsWith('127.')) throw new Error(`DNS guard: nameserver ${nameserver} is not on loopback`);
+  fs.writeFileSync(resolv, `nameserver ${nameserver}\noptions timeout:1 attempts:1\n`);
   return [`mount --bind ${shq(nss)} /etc/nsswitch.conf`, `mount --bind ${shq(resolv)} /etc/resolv.conf`];
 }
 
 /** Fails loudly unless the process sees the guarded files (checked through /proc/PID/root). */
-export function verifyDnsGuard(pid: number, what: string): void {
+export function verifyDnsGuard(pid: number, what: string, nameserver = '127.0.0.1'): void {
   let nss: string;
   let resolv: string;
   try {
@@ -121,7 +123,7 @@ export function verifyDnsGuard(pid: number, what: string): void {
   }
   const hosts = /^hosts:\s*(.*)$/m.exec(nss)?.[1]?.trim();
   const servers = [...resolv.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
-  if (hosts !== 'files' || servers.length !== 1 || servers[0] !== '127.0.0.1') {
+  if (hosts !== 'files' || servers.length !== 1 || servers[0] !== nameserver) {
     throw new Error(`${what}: DNS guard not in place for PID ${pid} (hosts: ${hosts}; nameservers: ${servers.join(',')}); refusing to run (a lookup would leave the machine)`);
   }
 }

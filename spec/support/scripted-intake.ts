@@ -190,9 +190,12 @@ export class SilentServer {
   readonly #server = net.createServer((s) => { this.#sockets.add(s); s.on('error', () => {}); s.once('close', () => this.#sockets.delete(s)); });
   readonly #sockets = new Set<net.Socket>();
 
-  static async start(): Promise<SilentServer> {
+  static async start(at: { host: string; port: number } = { host: '127.0.0.1', port: 0 }): Promise<SilentServer> {
     const s = new SilentServer();
-    await new Promise<void>((resolve) => s.#server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      s.#server.once('error', reject);
+      s.#server.listen(at.port, at.host, resolve);
+    });
     return s;
   }
 

@@ -15,7 +15,7 @@ import { feedIncoming } from '../support/daemon-process';
 import { TestDnsServer, type Zone } from '../support/dns-server';
 import { until } from '../support/forwarder-harness';
 import { finalLinesOf, midOfCopy } from '../support/gateway-log';
-import { SAMPLES, TOPHOSTS_SAMPLE, fieldsOf } from '../support/gateway-samples';
+import { SAMPLES, TOPHOSTS_SAMPLE, fieldsOf, twins } from '../support/gateway-samples';
 import { ScriptedIntake, SilentServer, closedPort, type IntakeOptions } from '../support/scripted-intake';
 
 jest.setTimeout(60_000);
@@ -76,22 +76,6 @@ async function intake(opts: IntakeOptions): Promise<ScriptedIntake> {
   const i = await ScriptedIntake.start(opts);
   cleanups.push(() => i.close());
   return i;
-}
-
-/**
- * The twins of the named samples in `lines`, in the sample's order: each the first line after the
- * previous twin whose fields read by the sample's pattern. Returns their fields.
- */
-function twins(lines: readonly string[], names: string[]): Record<string, string>[] {
-  const found: Record<string, string>[] = [];
-  let from = 0;
-  for (const name of names) {
-    const i = lines.findIndex((l, k) => k >= from && fieldsOf(name, l) !== undefined);
-    if (i < 0) throw new Error(`no twin of the gateway's "${name}" line after line ${from}:\n${lines.join('\n')}`);
-    found.push(fieldsOf(name, lines[i]!)!);
-    from = i + 1;
-  }
-  return found;
 }
 
 describe('the daemon\'s mail log, line by line against the gateway\'s samples', () => {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config, ConfigResult } from '../config';
 import { buildJournal } from '../journal';
-import { Router, createResolver, type Route, type RouteHost } from '../forwarder/route';
+import { Router, createResolver, type RelaySpec, type Route, type RouteHost } from '../forwarder/route';
 import { START_OF_DATA, dotStuff, endOfData } from '../smtp/dot-stuff';
 import { parseEhlo } from '../smtp/client-session';
 import { replyText } from '../smtp/reply-parser';
@@ -26,7 +26,8 @@ export const CERT_WARN_DAYS = 14;
 
 export interface CheckOptions {
   address: string;
-  relay: string;
+  /** The loaded `relay` setting; unset = MX of the address's domain. */
+  relay: RelaySpec | undefined;
   dnsServers: string[] | undefined;
   /** Port of the MX hosts (default 25); the relay carries its own. */
   mxPort: number | undefined;
@@ -180,7 +181,7 @@ class Check {
   async run(): Promise<void> {
     const domain = this.o.address.slice(this.o.address.lastIndexOf('@') + 1);
     const router = new Router(createResolver(this.o.dnsServers, this.o.connectTimeoutMs), systemClock, {
-      ...(this.o.relay !== '' ? { relay: this.o.relay } : {}),
+      ...(this.o.relay !== undefined ? { relay: this.o.relay } : {}),
       ...(this.o.mxPort !== undefined ? { mxPort: this.o.mxPort } : {}),
     });
     let route: Route;
@@ -341,7 +342,7 @@ export function parseCheckArgs(argv: string[]): { address: string | undefined; d
 export function checkOptionsFrom(config: Config, args: ReturnType<typeof parseCheckArgs>): CheckOptions {
   return {
     address: args.address ?? config.tdc.intakeAddress,
-    relay: config.tdc.relay ?? '',
+    relay: config.tdc.relay,
     dnsServers: args.dns,
     mxPort: args.port,
     send: args.send,

@@ -17,6 +17,7 @@ export {
   formatAddressPattern, parseAddressPattern, parseCidr, parseNetwork, ipBytes, type AddressPattern, type Cidr, type Network,
 } from './values';
 export { NODE_IO, type ConfigIo } from './load-time';
+export type { RelaySpec } from '../util/net-address';
 
 export interface LoadOptions {
   /** The system host name (default os.hostname()); a `hostname` in the file wins. */

@@ -1,7 +1,7 @@
 /**
  * The milter.conf schema: every key with its type, default, bounds and a one-line doc. Parsing,
  * defaults, the milter.conf.example check and `describeEffective` all derive from this table.
- * List values are parsed into what the runtime uses (Network[], AddressPattern[]) and formatted back.
+ * Lists and the relay are parsed into what the runtime uses (Network[], AddressPattern[], RelaySpec), and back.
  * Imports only ./values, ./header-rule and util's address parsers (pure).
  */
 import {
@@ -10,7 +10,7 @@ import {
   splitList, type AddressPattern, type Network, type Parsed,
 } from './values';
 import { parseHeaderRule } from './header-rule';
-import { formatListenAddress, type ListenAddress } from '../util/net-address';
+import { formatListenAddress, formatRelay, type ListenAddress, type RelaySpec } from '../util/net-address';
 import { formatNetworks } from '../util/ip-network';
 
 export type SectionKind = 'milter' | 'tdc' | 'direction' | 'policy';
@@ -258,6 +258,7 @@ export function formatValue(spec: KeySpec, value: unknown): string {
   if (value === undefined) return '';
   if (spec.kind === 'header-rule-list') return (value as { header: string; pattern: string }[]).map((r) => `${r.header}: ${r.pattern}`).join('\n');
   if (spec.kind === 'listen') return formatListenAddress(value as ListenAddress);
+  if (spec.kind === 'relay') return formatRelay(value as RelaySpec);
   if (spec.kind === 'cidr-list') return formatNetworks(value as readonly Network[]);
   if (spec.kind === 'pattern-list') return (value as readonly AddressPattern[]).map(formatAddressPattern).join(', ');
   if (Array.isArray(value)) return value.join(', ');

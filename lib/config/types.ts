@@ -2,7 +2,7 @@
  * The Config shape handed to the rest of the daemon (deep-frozen after loading) and the load result.
  * Types only; imports only the address and network types of util and the pattern type of ./values.
  */
-import type { ListenAddress } from '../util/net-address';
+import type { ListenAddress, RelaySpec } from '../util/net-address';
 import type { Network } from '../util/ip-network';
 import type { AddressPattern } from './values';
 
@@ -37,7 +37,8 @@ export interface MilterConfig {
 export interface TdcConfig {
   enabled: boolean;
   intakeAddress: string;
-  relay?: string;
+  /** Parsed at load time; unset = MX of the intake domain. */
+  relay?: RelaySpec;
   tlsCaFile?: string;
   /** The PEM text of tls_ca_file, read when the file was loaded (a reload with an unreadable CA file is refused). */
   tlsCa?: string;

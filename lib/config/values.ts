@@ -6,6 +6,7 @@
  */
 import {
   isHostname, parseListenAddress, parseRelay as parseSharedRelay, parseStatusAddress, type ListenAddress, type Parsed,
+  type RelaySpec,
 } from '../util/net-address';
 import { isIPv4 } from '../util/ip-network';
 
@@ -107,10 +108,9 @@ export function parseMetricsListen(text: string): Parsed<string> {
   return refused({ ...r, expected: `${r.expected}, or no` }, text);
 }
 
-/** The intake relay: `host`, `host:port`, `[host-or-ip]`, `[ip]:port` (the forwarder's parser). */
-export function parseRelay(text: string): Parsed<string> {
-  const r = parseSharedRelay(text);
-  return r.ok ? ok(text) : refused(r, text);
+/** The intake relay: `host`, `host:port`, `[host-or-ip]`, `[ip]:port`, parsed into the RelaySpec the forwarder routes by. */
+export function parseRelay(text: string): Parsed<RelaySpec> {
+  return refused(parseSharedRelay(text), text);
 }
 
 /** A header field name (RFC 5322 ftext). */

@@ -12,7 +12,7 @@ import { CounterBook, isCopyEvent } from './counter-book';
 import type { DeliveryAgent, QueuedCopy } from './delivery-agent';
 import type { ConnectionEvent, DnsEvent, ForwarderEvent } from './events';
 import { IdSequence } from './id-sequence';
-import { parseRelay, type DnsResolverLike } from './route';
+import type { DnsResolverLike } from './route';
 import { SmtpAgent } from './smtp-agent';
 import { type CopyIdentity, type ForwarderCounters, type ForwarderOptions, type JournalCopy } from './types';
 
@@ -53,14 +53,9 @@ export function validateForwarderOptions(o: ForwarderOptions): void {
   }
   if (typeof o.retryDelay !== 'number' || !Number.isFinite(o.retryDelay) || o.retryDelay < 0) bad('retryDelay', 'a number >= 0', o.retryDelay);
   if (typeof o.heloName !== 'string' || !/^[A-Za-z0-9.:[\]-]+$/.test(o.heloName)) bad('heloName', 'a host name', o.heloName);
-  if (o.relay !== undefined && o.relay !== '') parseRelay(o.relay);
+  // The relay comes parsed (the config loader's RelaySpec): only its port is checked, like mxPort.
+  if (o.relay !== undefined && (!Number.isInteger(o.relay.port) || o.relay.port < 1 || o.relay.port > 65535)) bad('relay', 'a port 1-65535', o.relay);
   if (o.mxPort !== undefined && (!Number.isInteger(o.mxPort) || o.mxPort < 1 || o.mxPort > 65535)) bad('mxPort', 'a port 1-65535', o.mxPort);
-}
-
-function normalized(o: ForwarderOptions): ForwarderOptions {
-  const n = { ...o };
-  if (n.relay === '') delete n.relay;
-  return n;
 }
 
 export class Forwarder {
@@ -74,7 +69,7 @@ export class Forwarder {
 
   constructor(options: ForwarderOptions, deps: ForwarderDeps) {
     validateForwarderOptions(options);
-    const o = normalized(options);
+    const o = { ...options };
     const clock = deps.clock ?? systemClock;
     this.#logger = deps.logger;
     this.#mids = new IdSequence(clock);
@@ -141,7 +136,7 @@ export class Forwarder {
   /** New options apply to new copies and new connections; queued copies keep their age limit. */
   reconfigure(options: ForwarderOptions): void {
     validateForwarderOptions(options);
-    const o = normalized(options);
+    const o = { ...options };
     this.#agent.reconfigure(o);
     this.#queue.reconfigure(o);
   }

@@ -10,7 +10,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import type { Clock } from '../util/clock';
 import { TdcError } from '../util/errors';
-import { parseRelay as parseSharedRelay, RELAY_FORMS, type RelaySpec } from '../util/net-address';
+import type { RelaySpec } from '../util/net-address';
 
 export interface DnsResolverLike {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
@@ -55,13 +55,6 @@ export interface Route {
 
 export type { RelaySpec };
 
-/** '[1.2.3.4]:25' | '[1.2.3.4]' | '[::1]:2525' | 'host:port' | 'host' (port 25): the shared parser of lib/util/net-address. */
-export function parseRelay(text: string): RelaySpec {
-  const r = parseSharedRelay(text);
-  if (r.ok) return r.value;
-  throw new TdcError('ECONFIG', `relay: expected ${RELAY_FORMS}, got ${JSON.stringify(text)} (${r.why ?? 'not a relay'})`);
-}
-
 /** Equal-preference MX hosts in random order, lower preference first. */
 export function orderMx(records: { exchange: string; priority: number }[], random: () => number): string[] {
   const keyed = records.map((r) => ({ r, k: random() }));
@@ -82,7 +75,8 @@ function isDefinite(code: string | undefined): boolean {
 const ROUTE_CACHE_MS = 30_000;
 
 export interface RouterOptions {
-  relay?: string;
+  /** As the config loader parsed `relay` (never parsed here); unset = MX of the intake domain. */
+  relay?: RelaySpec | undefined;
   mxPort?: number;
 }
 
@@ -100,11 +94,9 @@ export class Router {
     this.#clock = clock;
     this.#opts = { ...opts };
     this.#random = random;
-    if (opts.relay) parseRelay(opts.relay);
   }
 
   reconfigure(opts: RouterOptions): void {
-    if (opts.relay) parseRelay(opts.relay);
     this.#opts = { ...opts };
     this.#cache.clear();
     this.#pending.clear();
@@ -139,10 +131,7 @@ export class Router {
 
   async #lookup(domain: string, opts: RouterOptions): Promise<Route> {
     const mxPort = opts.mxPort ?? 25;
-    if (opts.relay) {
-      const r = parseRelay(opts.relay);
-      return this.#withAddresses(domain, 'relay', [r.host], r.port);
-    }
+    if (opts.relay) return this.#withAddresses(domain, 'relay', [opts.relay.host], opts.relay.port);
     if (domain === '') throw new DnsFailure('intake address has no domain', true);
     const literal = /^\[(.+)\]$/.exec(domain);
     if (literal) {

@@ -33,7 +33,7 @@ export interface SmtpAgentDeps {
 
 /** Everything a pool's connections are built from: a change retires the pools. */
 function connectionSignature(o: ForwarderOptions): string {
-  return JSON.stringify([o.relay, (o.tlsCa ?? []).map((b) => b.toString('base64')), o.connectTimeout, o.commandTimeout,
+  return JSON.stringify([o.relay && [o.relay.host, o.relay.port], (o.tlsCa ?? []).map((b) => b.toString('base64')), o.connectTimeout, o.commandTimeout,
     o.heloName, o.dnsServers, o.tlsServername, o.mxPort]);
 }
 

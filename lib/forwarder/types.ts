@@ -1,8 +1,9 @@
 /**
  * The forwarder's public shapes (the contract app.ts builds against): copies, options, counters.
  * The seam between the queue (when) and a delivery agent (how) is delivery-agent.ts.
- * Imports nothing but node types; never imports milter, policy or journal.
+ * Imports nothing but node types and util's RelaySpec; never imports milter, policy or journal.
  */
+import type { RelaySpec } from '../util/net-address';
 
 /** The name admins know from Cisco's TDC: the one forwarder queue. */
 export const QUEUE_NAME = 'the.tdc.queue';
@@ -39,8 +40,8 @@ export function journalBytes(raw: JournalCopy['raw']): number {
 export type CopyIdentity = Omit<JournalCopy, 'raw'>;
 
 export interface ForwarderOptions {
-  /** '[1.2.3.4]:25' | 'host:port' | 'host'; unset = MX of the intake address's domain. */
-  relay?: string;
+  /** Where copies go, as the config loader parsed `relay`; unset = MX of the intake address's domain. */
+  relay?: RelaySpec | undefined;
   /** Extra trusted CAs (PEM) on top of the system's. */
   tlsCa?: Buffer[];
   /** ms a copy may stay in the queue, counted from enqueue. */

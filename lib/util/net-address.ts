@@ -155,10 +155,15 @@ export function formatStatusAddress(a: StatusAddress): string {
   return net.isIPv6(a.host) ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-/** Where copies go instead of the intake domain's MX: a host (name or IP literal) and a port. */
+/**
+ * Where copies go instead of the intake domain's MX: a host (name or IP literal) and a port.
+ * `bracketed` records that the admin wrote `[host]`: routing ignores it (a relay is never looked up
+ * as MX), but `tdc-milter config` prints the setting back the way it was written.
+ */
 export interface RelaySpec {
   host: string;
   port: number;
+  bracketed: boolean;
 }
 
 export const RELAY_FORMS = 'host, host:port, [ip] or [ip]:port';
@@ -189,8 +194,15 @@ export function parseRelay(text: string): Parsed<RelaySpec> {
     portText = parts[1];
     if (!net.isIPv4(host) && !isHostname(host)) return no(`${host || '(empty)'} is not an IPv4 address or host name`);
   }
-  if (portText === undefined) return ok({ host, port: 25 });
+  const bracketed = br !== null;
+  if (portText === undefined) return ok({ host, port: 25, bracketed });
   const p = port(portText);
   if (typeof p !== 'number') return no(p);
-  return p === 0 ? no('port 0') : ok({ host, port: p });
+  return p === 0 ? no('port 0') : ok({ host, port: p, bracketed });
+}
+
+/** The relay as file text that parseRelay reads back to the same value: `[host]:port` or `host:port`. */
+export function formatRelay(r: RelaySpec): string {
+  // An IPv6 address can only be written in brackets.
+  return r.bracketed || net.isIPv6(r.host) ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
 }

@@ -9,6 +9,7 @@ import { IDLE_CLOSE_MS } from '../../lib/forwarder/intake-pool';
 import { MemoryLogger } from '../../lib/util/logger';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';
+import { relay } from '../support/config-values';
 
 let intake: ScriptedIntake | undefined;
 let fwd: Forwarder | undefined;
@@ -26,7 +27,7 @@ describe('connections under load', () => {
     const logger = new MemoryLogger();
     const dcids = new Set<number>();
     fwd = new Forwarder(loopbackOptions({
-      relay: `[127.0.0.1]:${intake.port}`, minConnections: 3, maxConnections: 8, messagesPerConnection: 10,
+      relay: relay(`[127.0.0.1]:${intake.port}`), minConnections: 3, maxConnections: 8, messagesPerConnection: 10,
       // Generous deadlines: this spec is about connection counts, and a loaded CI box must not turn
       // slow deliveries into drops.
       maxQueueAge: 60_000, connectTimeout: 5_000, commandTimeout: 15_000,
@@ -62,7 +63,7 @@ describe('connections under load', () => {
   it('a small queue still gets minConnections deliveries at once', async () => {
     intake = await ScriptedIntake.start({ holdMs: 400 });
     fwd = new Forwarder(loopbackOptions({
-      relay: `[127.0.0.1]:${intake.port}`, minConnections: 3, maxConnections: 8, messagesPerConnection: 10,
+      relay: relay(`[127.0.0.1]:${intake.port}`), minConnections: 3, maxConnections: 8, messagesPerConnection: 10,
       // Generous deadlines: this spec is about connection counts, and a loaded CI box must not turn
       // slow deliveries into drops.
       maxQueueAge: 60_000, connectTimeout: 5_000, commandTimeout: 15_000,

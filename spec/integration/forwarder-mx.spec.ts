@@ -10,6 +10,7 @@ import { MemoryLogger } from '../../lib/util/logger';
 import { TestDnsServer, type Zone } from '../support/dns-server';
 import { ScriptedIntake } from '../support/scripted-intake';
 import { copyEvents, loopbackOptions, settled, testCopy } from '../support/forwarder-harness';
+import { relay } from '../support/config-values';
 
 let intake: ScriptedIntake;
 let dns: TestDnsServer;
@@ -133,7 +134,7 @@ describe('MX routing', () => {
   });
 
   it('resolves a named relay through the same DNS server and skips MX lookups', async () => {
-    const { fwd, events } = run({ 'relay.intake.test': { a: ['127.0.0.1'] } }, { relay: `relay.intake.test:${intake.port}` });
+    const { fwd, events } = run({ 'relay.intake.test': { a: ['127.0.0.1'] } }, { relay: relay(`relay.intake.test:${intake.port}`) });
     fwd.offer(testCopy('journal@elsewhere.test'));
     await settled(fwd);
     expect(final(events)?.kind).toBe('delivered');

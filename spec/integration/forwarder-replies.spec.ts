@@ -8,6 +8,7 @@ import { MailLog } from '../../lib/status';
 import { MemoryLogger } from '../../lib/util/logger';
 import { ScriptedIntake, SilentServer, closedPort, type IntakeOptions } from '../support/scripted-intake';
 import { copyEvents, finalType, loopbackOptions, settled, testCopy, until } from '../support/forwarder-harness';
+import { relay } from '../support/config-values';
 
 interface Run {
   fwd: Forwarder;
@@ -30,7 +31,7 @@ function forwarder(port: number, overrides: Partial<ForwarderOptions> = {}): Run
   const logger = new MemoryLogger();
   const events: ForwarderEvent[] = [];
   const mailLog = new MailLog(logger);
-  const fwd = new Forwarder(loopbackOptions({ relay: `[127.0.0.1]:${port}`, ...overrides }), {
+  const fwd = new Forwarder(loopbackOptions({ relay: relay(`[127.0.0.1]:${port}`), ...overrides }), {
     logger, onEvent: (e) => { events.push(e); mailLog.observe(e); },
   });
   cleanups.push(() => fwd.close());
@@ -226,7 +227,7 @@ describe('forwarder against a scripted intake', () => {
     await settled(fwd);
     expect(a.connectionsOpen).toBe(3); // min_connections while the copy was queued
 
-    fwd.reconfigure(loopbackOptions({ relay: `[127.0.0.1]:${b.port}` }));
+    fwd.reconfigure(loopbackOptions({ relay: relay(`[127.0.0.1]:${b.port}`) }));
     await until(() => a.connectionsOpen === 0, 500, 'the old connection to close');
     fwd.offer(testCopy());
     await settled(fwd);

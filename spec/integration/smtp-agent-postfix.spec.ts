@@ -12,6 +12,7 @@ import type { ConnectionEvent, DnsEvent } from '../../lib/forwarder/events';
 import { systemClock } from '../../lib/util/clock';
 import { loopbackOptions, until } from '../support/forwarder-harness';
 import { startPostfix, type PostfixInstance } from '../support/postfix';
+import { relay } from '../support/config-values';
 
 jest.setTimeout(120_000);
 
@@ -51,7 +52,7 @@ afterAll(async () => {
 });
 
 function agentOn(port: number, over: Parameters<typeof loopbackOptions>[0] = {}): SmtpAgent {
-  const a = new SmtpAgent(loopbackOptions({ relay: `[127.0.0.1]:${port}`, tlsServername: 'mx1.intake.test', commandTimeout: 10_000, ...over }), {
+  const a = new SmtpAgent(loopbackOptions({ relay: relay(`[127.0.0.1]:${port}`), tlsServername: 'mx1.intake.test', commandTimeout: 10_000, ...over }), {
     clock: systemClock,
     onEvent: (e) => events.push(e),
   });

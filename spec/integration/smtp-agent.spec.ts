@@ -14,6 +14,7 @@ import { ManualClock, systemClock } from '../../lib/util/clock';
 import { IDLE_CLOSE_MS } from '../../lib/forwarder/intake-pool';
 import { loopbackOptions, until } from '../support/forwarder-harness';
 import { ScriptedIntake, SilentServer, closedPort, type IntakeOptions } from '../support/scripted-intake';
+import { relay } from '../support/config-values';
 
 jest.setTimeout(30_000);
 
@@ -96,7 +97,7 @@ afterEach(async () => {
 describe('SmtpAgent against smtp-server (scripted intake)', () => {
   it('delivers over STARTTLS, byte-exact, with the null sender, and reports DCID, TLS and delivery start', async () => {
     const server = await intake();
-    const { agent, events, starts } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent, events, starts } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const raw = message('line one\r\n.dot line\r\nlast\r\n');
     const c = copy('journal@intake.test', raw);
     const r = await agent.deliver(c, ctx());
@@ -113,7 +114,7 @@ describe('SmtpAgent against smtp-server (scripted intake)', () => {
 
   it('sends an 8-bit copy with BODY=8BITMIME and a 5 MB copy in pieces, both byte-exact', async () => {
     const server = await intake();
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const eight = message(Buffer.from('Grüße aus Köln\r\n\u00ff\u00fe raw bytes\r\n', 'latin1'));
     const r1 = await agent.deliver(copy('journal@intake.test', eight), ctx());
     expect(r1.outcome).toBe('delivered');
@@ -131,7 +132,7 @@ describe('SmtpAgent against smtp-server (scripted intake)', () => {
 describe('SmtpAgent: what the server offers', () => {
   it('talks to a server without PIPELINING one command at a time and delivers', async () => {
     const server = await intake({ hidePipelining: true });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const raw = message('no pipelining here\r\n');
     expect(await agent.deliver(copy('journal@intake.test', raw), ctx())).toMatchObject({ outcome: 'delivered' });
     expect(server.received[0]!.raw.equals(raw)).toBe(true);
@@ -139,7 +140,7 @@ describe('SmtpAgent: what the server offers', () => {
 
   it('never sends an 8-bit copy to a server without 8BITMIME (hard, nothing sent); a 7-bit copy still goes', async () => {
     const server = await intake({ hide8BitMime: true });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const r = await agent.deliver(copy('journal@intake.test', message(Buffer.from('caf\u00e9\r\n', 'latin1'))), ctx());
     expect(r).toMatchObject({ outcome: 'hard', kind: 'no_8bitmime', dsn: '5.6.3', phase: 'mail', dcid: 1 });
     expect(r.detail).toMatch(/8BITMIME/);
@@ -150,7 +151,7 @@ describe('SmtpAgent: what the server offers', () => {
 
   it('sends a binary copy (lines over 998 bytes) as 8BITMIME over DATA where BINARYMIME/CHUNKING are not offered', async () => {
     const server = await intake();
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const raw = message(`${'y'.repeat(3000)}\r\n`);
     expect(await agent.deliver(copy('journal@intake.test', raw, 'binary'), ctx())).toMatchObject({ outcome: 'delivered' });
     expect(server.received[0]!.raw.equals(raw)).toBe(true);
@@ -158,7 +159,7 @@ describe('SmtpAgent: what the server offers', () => {
 
   it('refuses a copy over the server\'s SIZE before any data: hard 5.3.4', async () => {
     const server = await intake({ size: 1000 });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const r = await agent.deliver(copy('journal@intake.test', message('z'.repeat(2000))), ctx());
     expect(r).toMatchObject({ outcome: 'hard', kind: 'size', dsn: '5.3.4', phase: 'mail' });
     expect(server.transactions).toBe(0);
@@ -176,7 +177,7 @@ describe('SmtpAgent: replies and the retry table', () => {
   ];
   it.each(cases)('%s, then the same connection delivers the next copy after RSET', async (_name, replies, expected) => {
     const server = await intake({ replies });
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const r = await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
     expect(r).toMatchObject({ ...expected, dcid: 1 });
     expect(r.reply).toMatch(/^\d{3} /);
@@ -187,7 +188,7 @@ describe('SmtpAgent: replies and the retry table', () => {
 
   it('421 instead of a greeting: soft, from the greeting phase', async () => {
     const server = await intake({ refuseConnections: 1 });
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'soft', kind: 'smtp_4xx', phase: 'greeting', dcid: 1 });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'delivered', dcid: 2 });
     expect(events.filter((e) => e.type === 'connection_closed').map((e) => e.dcid)).toContain(1);
@@ -204,7 +205,7 @@ describe('SmtpAgent: TLS is required and verified', () => {
   ];
   it.each(cases)('%s: hard, never sent in plaintext', async (_name, o, detail) => {
     const server = await intake(o);
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const r = await agent.deliver(copy('journal@intake.test', message('secret\r\n')), ctx());
     expect(r).toMatchObject({ outcome: 'hard', kind: 'tls', dcid: 1 });
     expect(`${r.detail}: ${r.reply}`).toMatch(detail);
@@ -223,7 +224,7 @@ describe('SmtpAgent: TLS is required and verified', () => {
 
   it('resumes the TLS session on the next connection to the same host', async () => {
     const server = await intake();
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}`, messagesPerConnection: 1 });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${server.port}`), messagesPerConnection: 1 });
     for (let i = 0; i < 3; i++) expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'delivered' });
     const tls = events.filter((e): e is Extract<ConnectionEvent, { type: 'tls_established' }> => e.type === 'tls_established');
     expect(tls).toHaveLength(3);
@@ -235,14 +236,14 @@ describe('SmtpAgent: TLS is required and verified', () => {
 describe('SmtpAgent: network failures are soft', () => {
   it('a refused connection: soft, connect phase, with a connection error event', async () => {
     const port = await closedPort();
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${port}` });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${port}`) });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'soft', kind: 'network', dsn: '4.4.1', phase: 'connect', dcid: 1 });
     expect(events).toEqual([expect.objectContaining({ type: 'connection_error', dcid: 1, details: 'refused', ip: '127.0.0.1', port })]);
   });
 
   it('a dead intake with demand and several copies: one connection per copy\'s attempt, no reconnect storm', async () => {
     const port = await closedPort();
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${port}` });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${port}`) });
     agent.demand('journal@intake.test', 3);
     const results = await Promise.all([1, 2, 3, 4, 5].map(() => agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())));
     expect(results.map((r) => r.outcome)).toEqual(Array(5).fill('soft'));
@@ -257,20 +258,20 @@ describe('SmtpAgent: network failures are soft', () => {
   it('a server that never greets: soft timeout in the greeting phase', async () => {
     const silent = await SilentServer.start();
     servers.push(silent);
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${silent.port}`, commandTimeout: 300 });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${silent.port}`), commandTimeout: 300 });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'soft', kind: 'network', phase: 'greeting' });
     expect(events).toContainEqual(expect.objectContaining({ type: 'connection_error', details: 'timeout' }));
   });
 
   it('a reply that never comes after the data: soft timeout in the message phase', async () => {
     const server = await intake({ holdMs: 3000 });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}`, commandTimeout: 400 });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`), commandTimeout: 400 });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'soft', kind: 'network', phase: 'message' });
   });
 
   it('a connection dropped mid-DATA: soft, message phase', async () => {
     const server = await intake({ holdMs: 2000 });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
     await until(() => server.transactions === 1, 5000, 'the transaction');
     await new Promise((r) => setTimeout(r, 100));
@@ -315,7 +316,7 @@ describe('SmtpAgent: routing', () => {
   });
 
   it('a bad intake address is a local hard failure', async () => {
-    const { agent } = rig({ relay: '[127.0.0.1]:1' });
+    const { agent } = rig({ relay: relay('[127.0.0.1]:1') });
     expect(await agent.deliver(copy('no-at-sign', message('x\r\n')), ctx())).toMatchObject({ outcome: 'hard', kind: 'local' });
   });
 });
@@ -323,7 +324,7 @@ describe('SmtpAgent: routing', () => {
 describe('SmtpAgent: connections', () => {
   it('opens the demanded connections before any copy and closes them about 1 s after demand drops to 0', async () => {
     const server = await intake();
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     agent.demand('journal@intake.test', 3);
     await until(() => server.connectionsOpen === 3, 5000, '3 connections');
     expect(agent.stats()).toEqual({ connections: 3, byDomain: new Map([['intake.test', 3]]) });
@@ -340,7 +341,7 @@ describe('SmtpAgent: connections', () => {
   it('closes an idle connection exactly IDLE_CLOSE_MS after demand drops to 0, on the injected clock', async () => {
     const server = await intake();
     const clock = new ManualClock();
-    const { agent, events } = rig({ relay: `[127.0.0.1]:${server.port}` }, { clock });
+    const { agent, events } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) }, { clock });
     agent.demand('journal@intake.test', 1);
     await until(() => events.some((e) => e.type === 'tls_established'), 5000, 'TLS');
     await new Promise((r) => setTimeout(r, 200)); // the EHLO over TLS
@@ -355,7 +356,7 @@ describe('SmtpAgent: connections', () => {
 
   it('carries at most messagesPerConnection copies per connection', async () => {
     const server = await intake();
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}`, messagesPerConnection: 2 });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`), messagesPerConnection: 2 });
     const dcids: (number | undefined)[] = [];
     for (let i = 0; i < 5; i++) dcids.push((await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).dcid);
     expect(dcids).toEqual([1, 1, 2, 2, 3]);
@@ -363,7 +364,7 @@ describe('SmtpAgent: connections', () => {
 
   it('never opens more than maxConnections, whatever is handed over at once', async () => {
     const server = await intake({ holdMs: 50 });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}`, maxConnections: 2 });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`), maxConnections: 2 });
     const results = await Promise.all(Array.from({ length: 8 }, () => agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())));
     expect(results.map((r) => r.outcome)).toEqual(Array(8).fill('delivered'));
     expect(server.connectionsPeak).toBeLessThanOrEqual(2);
@@ -373,13 +374,13 @@ describe('SmtpAgent: connections', () => {
   it('takes DCIDs from deps.nextDcid', async () => {
     const server = await intake();
     let n = 500;
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` }, { nextDcid: () => ++n });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) }, { nextDcid: () => ++n });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'delivered', dcid: 501 });
   });
 
   it('aborting an attempt on the wire ends it as aborted at once and closes that connection', async () => {
     const server = await intake({ holdMs: 1500 });
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     const ac = new AbortController();
     const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx(ac.signal));
     await until(() => server.transactions === 1, 5000, 'the transaction');
@@ -393,7 +394,7 @@ describe('SmtpAgent: connections', () => {
   it('aborting a copy that waits for a connection resolves at once', async () => {
     const silent = await SilentServer.start();
     servers.push(silent);
-    const { agent } = rig({ relay: `[127.0.0.1]:${silent.port}`, commandTimeout: 5000 });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${silent.port}`), commandTimeout: 5000 });
     const ac = new AbortController();
     const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx(ac.signal));
     await until(() => silent.connections === 1, 5000, 'the connection');
@@ -405,10 +406,10 @@ describe('SmtpAgent: connections', () => {
     const silent = await SilentServer.start();
     servers.push(silent);
     const server = await intake();
-    const { agent } = rig({ relay: `[127.0.0.1]:${silent.port}`, commandTimeout: 5000 });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${silent.port}`), commandTimeout: 5000 });
     const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
     await until(() => silent.connections === 1, 5000, 'the connection to the silent server');
-    agent.reconfigure(loopbackOptions({ tlsServername: 'intake.test', relay: `[127.0.0.1]:${server.port}`, commandTimeout: 5000 }));
+    agent.reconfigure(loopbackOptions({ tlsServername: 'intake.test', relay: relay(`[127.0.0.1]:${server.port}`), commandTimeout: 5000 }));
     expect(await p).toMatchObject({ outcome: 'delivered' });
     expect(server.received).toHaveLength(1);
   });
@@ -416,7 +417,7 @@ describe('SmtpAgent: connections', () => {
   it('close() ends a copy still waiting for a connection as aborted', async () => {
     const silent = await SilentServer.start();
     servers.push(silent);
-    const { agent } = rig({ relay: `[127.0.0.1]:${silent.port}`, commandTimeout: 5000 });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${silent.port}`), commandTimeout: 5000 });
     const p = agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx());
     await until(() => silent.connections === 1, 5000, 'the connection');
     const closing = agent.close(200);
@@ -444,7 +445,7 @@ describe('SmtpAgent: connections', () => {
 
   it('close() ends idle connections and later copies fail as local', async () => {
     const server = await intake();
-    const { agent } = rig({ relay: `[127.0.0.1]:${server.port}` });
+    const { agent } = rig({ relay: relay(`[127.0.0.1]:${server.port}`) });
     expect(await agent.deliver(copy('journal@intake.test', message('x\r\n')), ctx())).toMatchObject({ outcome: 'delivered' });
     await agent.close();
     expect(agent.stats().connections).toBe(0);

@@ -1,8 +1,9 @@
 /**
- * Config values for specs that build or compare a Config by hand: networks and address patterns
- * parsed with the loader's own parsers (a bad one throws: it is a mistake in the spec).
+ * Config values for specs that build or compare a Config (or ForwarderOptions) by hand: networks,
+ * address patterns and the relay parsed with the loader's own parsers (a bad one throws: a spec mistake).
  */
 import { parseAddressPattern, parseNetwork, type AddressPattern, type Network } from '../../lib/config';
+import { parseRelay, type RelaySpec } from '../../lib/util/net-address';
 
 export function networks(...texts: string[]): Network[] {
   return texts.map((t) => {
@@ -18,4 +19,11 @@ export function patterns(...texts: string[]): AddressPattern[] {
     if (!r.ok) throw new Error(`spec: ${JSON.stringify(t)} is not an address pattern: ${r.expected}`);
     return r.value;
   });
+}
+
+/** `relay('[127.0.0.1]:2525')`: the RelaySpec the loader makes of that `relay` setting. */
+export function relay(text: string): RelaySpec {
+  const r = parseRelay(text);
+  if (!r.ok) throw new Error(`spec: ${JSON.stringify(text)} is not a relay: ${r.expected}${r.why ? ` (${r.why})` : ''}`);
+  return r.value;
 }

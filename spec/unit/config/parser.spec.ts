@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SCHEMA, loadConfigFile, parseConfigText, type Config } from '../../../lib/config';
 import { GATEWAY_FS, TEST_CA_PEM } from '../../support/gateway-fs';
-import { networks, patterns } from '../../support/config-values';
+import { networks, patterns, relay } from '../../support/config-values';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures/config');
 
@@ -71,7 +71,7 @@ describe('valid files', () => {
       metricsListen: 'no', metricsAllow: networks('127.0.0.0/8', '::1'), readyFailingTime: 300_000, // not in full.conf: its line numbers are asserted
     });
     expect(c.tdc).toEqual({
-      enabled: true, intakeAddress: '33c48e-27xp9-05ecb4@beta.cmd.cisco.com', relay: '[192.0.2.25]:2525',
+      enabled: true, intakeAddress: '33c48e-27xp9-05ecb4@beta.cmd.cisco.com', relay: relay('[192.0.2.25]:2525'),
       tlsCaFile: '/etc/ssl/intake-ca.pem', tlsCa: TEST_CA_PEM, maxQueueAge: 300_000, retryDelay: 1500, remoteIpHeader: 'X-Remote-IP',
       queueMaxMessages: 50, queueMaxBytes: 512 * 1024, minConnections: 1, maxConnections: 4, messagesPerConnection: 100,
       connectTimeout: 2000, commandTimeout: 60_000,

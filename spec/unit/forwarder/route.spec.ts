@@ -2,8 +2,10 @@
  * Routing without any DNS server: relay parsing, MX preference order and shuffling, implicit MX,
  * null MX, NXDOMAIN, soft failures, A/AAAA per host, the 30 s cache and shared lookups.
  */
-import { DnsFailure, Router, orderMx, parseRelay, type DnsResolverLike } from '../../../lib/forwarder/route';
+import { DnsFailure, Router, orderMx, type DnsResolverLike, type RouterOptions } from '../../../lib/forwarder/route';
+import { RELAY_FORMS, parseRelay } from '../../../lib/util/net-address';
 import { ManualClock } from '../../../lib/util/clock';
+import { relay } from '../../support/config-values';
 
 type Answer = unknown[] | string; // a string is an error code
 interface Zone { mx?: Record<string, Answer>; a?: Record<string, Answer>; aaaa?: Record<string, Answer> }
@@ -26,19 +28,21 @@ function fakeResolver(zone: Zone): DnsResolverLike & { queries: string[] } {
 
 const fixedRandom = (): number => 0.5;
 
+// The router takes the RelaySpec the config loader parsed (util/net-address's parser, the only one).
 describe('parseRelay', () => {
   it.each([
-    ['[192.0.2.1]:2525', '192.0.2.1', 2525],
-    ['[192.0.2.1]', '192.0.2.1', 25],
-    ['[::1]:26', '::1', 26],
-    ['relay.example.test:587', 'relay.example.test', 587],
-    ['relay.example.test', 'relay.example.test', 25],
-  ])('%s', (text, host, port) => {
-    expect(parseRelay(text)).toEqual({ host, port });
+    ['[192.0.2.1]:2525', '192.0.2.1', 2525, true],
+    ['[192.0.2.1]', '192.0.2.1', 25, true],
+    ['[::1]:26', '::1', 26, true],
+    ['relay.example.test:587', 'relay.example.test', 587, false],
+    ['relay.example.test', 'relay.example.test', 25, false],
+  ])('%s', (text, host, port, bracketed) => {
+    expect(parseRelay(text)).toEqual({ ok: true, value: { host, port, bracketed } });
   });
 
   it.each(['', 'a:b:c', 'host:0', 'host:70000', '[1.2.3.4]:x', 'ho st'])('rejects %j', (text) => {
-    expect(() => parseRelay(text)).toThrow(/relay: expected host, host:port, \[ip\] or \[ip\]:port, got/);
+    expect(parseRelay(text)).toMatchObject({ ok: false, expected: RELAY_FORMS });
+    expect(RELAY_FORMS).toBe('host, host:port, [ip] or [ip]:port');
   });
 });
 
@@ -71,7 +75,7 @@ describe('Router', () => {
     aaaa: { 'mx1.intake.test': ['::1'], 'mx2.intake.test': 'ENODATA', 'nomx.test': 'ENODATA', 'relay.test': 'ENODATA', 'noaddr.test': 'ENODATA' },
   };
 
-  const router = (opts: { relay?: string; mxPort?: number } = {}, r = fakeResolver(zone), clock = new ManualClock()) =>
+  const router = (opts: RouterOptions = {}, r = fakeResolver(zone), clock = new ManualClock()) =>
     ({ r, clock, router: new Router(r, clock, opts, fixedRandom) });
 
   it('MX hosts in preference order, IPv4 before IPv6, on the MX port', async () => {
@@ -104,7 +108,7 @@ describe('Router', () => {
   });
 
   it('a relay skips MX lookups; a named relay is resolved through the same resolver', async () => {
-    const { router: rt, r } = router({ relay: 'relay.test:2526' });
+    const { router: rt, r } = router({ relay: relay('relay.test:2526') });
     const route = await rt.route('intake.test');
     expect(route.kind).toBe('relay');
     expect(route.hosts.map((h) => [h.name, h.port, h.addresses])).toEqual([['relay.test', 2526, ['127.0.0.9']]]);
@@ -112,7 +116,7 @@ describe('Router', () => {
   });
 
   it('an IP relay needs no lookup at all', async () => {
-    const { router: rt, r } = router({ relay: '[127.0.0.1]:2525' });
+    const { router: rt, r } = router({ relay: relay('[127.0.0.1]:2525') });
     const route = await rt.route('intake.test');
     expect(route.hosts).toEqual([{ name: '127.0.0.1', port: 2525, addresses: ['127.0.0.1'] }]);
     expect(r.queries).toEqual([]);

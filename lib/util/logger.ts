@@ -160,6 +160,24 @@ export interface ClosableLogger extends Logger {
 }
 
 /**
+ * `f(now)` of the current time, computed again only when the time has moved on by `resolution` ms: the
+ * lines of one copy come within the same millisecond (the same second for the gateway's stamp).
+ */
+function stampCache(resolution: number, f: (d: Date) => string): () => string {
+  let at = -1;
+  let text = '';
+  return () => {
+    const now = Date.now();
+    const slot = Math.floor(now / resolution);
+    if (slot !== at) {
+      at = slot;
+      text = f(new Date(now));
+    }
+    return text;
+  };
+}
+
+/**
  * The daemon's logger. On journald (stdout with `$JOURNAL_STREAM`) each line starts with its priority
  * (`<3>` error … `<7>` debug, systemd's SyslogLevelPrefix) and journald stamps the time; elsewhere on
  * stdout lines carry an ISO 8601 UTC time; a log file carries the gateway's timestamp. A line is
@@ -178,14 +196,17 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
     else stream!.write(line);
   };
   const max = LEVEL_RANK[options.level ?? 'info'];
+  const isoNow = stampCache(1, (d) => d.toISOString());
+  const gatewayNow = stampCache(1000, gatewayTimestamp);
   const format: (level: LogLevel, text: string) => string =
     options.syslogSocket ? (level, text) => `<${SYSLOG_PRI[level]}>${text}\n`
       : options.format === 'json'
         // JSON keeps its own ISO time field; on journald the priority prefix goes in front of the object.
-        ? (level, text) => `${journald ? `<${LEVEL_RANK[level]}>` : ''}${JSON.stringify({ time: new Date().toISOString(), level, message: text })}\n`
+        // Time and level never need escaping: only the message goes through JSON.stringify.
+        ? (level, text) => `${journald ? `<${LEVEL_RANK[level]}>` : ''}{"time":"${isoNow()}","level":"${level}","message":${JSON.stringify(text)}}\n`
         : journald ? (level, text) => `<${LEVEL_RANK[level]}>${LEVEL_LABEL[level]}: ${text}\n`
-          : file ? (level, text) => `${gatewayTimestamp(new Date())} ${LEVEL_LABEL[level]}: ${text}\n`
-            : (level, text) => `${new Date().toISOString()} ${LEVEL_LABEL[level]}: ${text}\n`;
+          : file ? (level, text) => `${gatewayNow()} ${LEVEL_LABEL[level]}: ${text}\n`
+            : (level, text) => `${isoNow()} ${LEVEL_LABEL[level]}: ${text}\n`;
   let closed = false;
   const log = (level: LogLevel) => (message: string, options?: LineOptions): void => {
     if (LEVEL_RANK[level] > max || closed) return;

@@ -191,9 +191,25 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
   const file = !options.syslogSocket && options.file ? new ReopenableFile(options.file) : undefined;
   const stream: Writable | undefined = file ? undefined
     : options.syslogSocket ? syslogStream(options.syslogSocket) : options.stream ?? process.stdout;
+  // The lines of one turn of the event loop go out as one write (a copy's lines come from two or
+  // three callbacks; on journald's socket and into a log file each write was a system call or a
+  // thread-pool job of its own). close() and reopen() flush first, so no line is lost or misplaced.
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.length === 1 ? pending[0]! : pending.join('');
+    pending = [];
+    if (file) file.write(text);
+    else stream!.write(text);
+  };
   const out = (line: string): void => {
-    if (file) file.write(line);
-    else stream!.write(line);
+    pending.push(line);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   };
   const max = LEVEL_RANK[options.level ?? 'info'];
   const isoNow = stampCache(1, (d) => d.toISOString());
@@ -217,9 +233,13 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
     info: log('info'),
     warn: log('warning'),
     error: log('error'),
-    reopen: () => file?.reopen(),
+    reopen: () => {
+      flush();
+      file?.reopen();
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        flush();
         closed = true;
         // A log file is flushed to the disk before we say closed (the process exits next); stdout is
         // not ours to end.

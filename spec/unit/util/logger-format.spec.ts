@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { createLogger, gatewayTimestamp, oneLine, stdoutIsJournal } from '../../../lib/util/logger';
 
 describe('gatewayTimestamp', () => {
@@ -98,5 +98,21 @@ describe('line forms and level', () => {
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
     expect(lines).toHaveLength(100);
     expect(lines[99]).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} Info: TDC: line 99$/);
+  });
+});
+
+describe('writes', () => {
+  it('the lines of one turn of the event loop go out as one write, in order; the next turn writes again', async () => {
+    const writes: string[] = [];
+    const stream = new Writable({ write(chunk: Buffer, _enc, done) { writes.push(chunk.toString()); done(); } });
+    const log = createLogger({ stream, journald: true });
+    log.info('a');
+    log.warn('b');
+    log.info('c', { prefix: false });
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    log.error('d');
+    await log.close();
+    expect(writes).toEqual(['<6>Info: TDC: a\n<4>Warning: TDC: b\n<6>Info: c\n', '<3>Error: TDC: d\n']);
   });
 });

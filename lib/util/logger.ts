@@ -159,6 +159,10 @@ export interface ClosableLogger extends Logger {
   reopen(): void;
 }
 
+/** How long a logged line may wait to be written with the lines after it, and how much may wait. */
+const FLUSH_MS = 10;
+const FLUSH_BYTES = 64 * 1024;
+
 /**
  * `f(now)` of the current time, computed again only when the time has moved on by `resolution` ms: the
  * lines of one copy come within the same millisecond (the same second for the gateway's stamp).
@@ -191,25 +195,28 @@ export function createLogger(options: LoggerOptions = {}): ClosableLogger {
   const file = !options.syslogSocket && options.file ? new ReopenableFile(options.file) : undefined;
   const stream: Writable | undefined = file ? undefined
     : options.syslogSocket ? syslogStream(options.syslogSocket) : options.stream ?? process.stdout;
-  // The lines of one turn of the event loop go out as one write (a copy's lines come from two or
-  // three callbacks; on journald's socket and into a log file each write was a system call or a
-  // thread-pool job of its own). close() and reopen() flush first, so no line is lost or misplaced.
+  // Lines are gathered for up to FLUSH_MS (or FLUSH_BYTES) and go out as one write: a copy's six
+  // lines come from three or four callbacks, and on journald's socket or into a log file each write
+  // was a system call or a thread-pool job of its own. close() and reopen() flush first, so no line
+  // is lost or lands in the wrong file; the time in a line is when it was logged, not written.
   let pending: string[] = [];
-  let scheduled = false;
+  let pendingBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
-    scheduled = false;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
     if (pending.length === 0) return;
     const text = pending.length === 1 ? pending[0]! : pending.join('');
     pending = [];
+    pendingBytes = 0;
     if (file) file.write(text);
     else stream!.write(text);
   };
   const out = (line: string): void => {
     pending.push(line);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    pendingBytes += line.length;
+    if (pendingBytes >= FLUSH_BYTES) flush();
+    else timer ??= setTimeout(flush, FLUSH_MS);
   };
   const max = LEVEL_RANK[options.level ?? 'info'];
   const isoNow = stampCache(1, (d) => d.toISOString());

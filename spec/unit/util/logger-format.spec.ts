@@ -102,7 +102,7 @@ describe('line forms and level', () => {
 });
 
 describe('writes', () => {
-  it('the lines of one turn of the event loop go out as one write, in order; the next turn writes again', async () => {
+  it('lines logged close together go out as one write, in order; later ones in the next write', async () => {
     const writes: string[] = [];
     const stream = new Writable({ write(chunk: Buffer, _enc, done) { writes.push(chunk.toString()); done(); } });
     const log = createLogger({ stream, journald: true });
@@ -110,9 +110,21 @@ describe('writes', () => {
     log.warn('b');
     log.info('c', { prefix: false });
     expect(writes).toEqual([]);
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(writes).toHaveLength(1);
     log.error('d');
     await log.close();
     expect(writes).toEqual(['<6>Info: TDC: a\n<4>Warning: TDC: b\n<6>Info: c\n', '<3>Error: TDC: d\n']);
+  });
+
+  it('64 KiB of waiting lines are written at once, without waiting for the timer', () => {
+    const writes: string[] = [];
+    const stream = new Writable({ write(chunk: Buffer, _enc, done) { writes.push(chunk.toString()); done(); } });
+    const log = createLogger({ stream, journald: true });
+    const text = 'x'.repeat(1000);
+    for (let i = 0; i < 70; i++) log.info(text);
+    expect(writes.length).toBe(1);
+    expect(writes[0]!.split('\n').filter((l) => l !== '')).toHaveLength(65);
+    void log.close();
   });
 });

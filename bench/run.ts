@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { median } from './measure';
 import { runMemory, type MemoryResult } from './memory-run';
 import { ROOT, buildNullMilter } from './processes';
-import { summarizeProfiles } from './profile';
+import { jobShares, summarizeProfiles } from './profile';
 import { SCENARIOS, runScenario, type RunResult, type ScenarioName } from './scenarios';
 
 interface Flags {
@@ -284,9 +284,9 @@ async function main(): Promise<void> {
     clearInterval(loadTimer);
     const mach = { ...machine(), loadavgStart: loadStart, loadavgMax: loadMax.toFixed(2) };
     const vs = verdicts(sizes, mem);
-    const profile: Record<string, ReturnType<typeof summarizeProfiles>> = {};
+    const profile: Record<string, ReturnType<typeof summarizeProfiles> & { byJob: ReturnType<typeof jobShares> }> = {};
     for (const sub of profDir !== undefined && fs.existsSync(profDir) ? fs.readdirSync(profDir) : []) {
-      profile[sub] = summarizeProfiles(path.join(profDir!, sub), 25);
+      profile[sub] = { ...summarizeProfiles(path.join(profDir!, sub), 25), byJob: jobShares(path.join(profDir!, sub)) };
       for (const f of profile[sub]!.files) fs.copyFileSync(path.join(profDir!, sub, f), path.join(os.tmpdir(), `tdc-bench-daemon-${sub}.cpuprofile`));
     }
     const result = {
@@ -299,6 +299,7 @@ async function main(): Promise<void> {
     for (const [sub, prof] of Object.entries(profile)) {
       process.stdout.write(`\ndaemon CPU profile, scenario ${sub}, first round (${path.join(os.tmpdir(), `tdc-bench-daemon-${sub}.cpuprofile`)}), self time:\n`);
       process.stdout.write(`  by part: ${prof.groups.slice(0, 12).map((g) => `${g.group} ${g.selfPct.toFixed(1)}%`).join(', ')}\n`);
+      process.stdout.write(`  by job (share of ${prof.byJob.busySamples} busy samples, by stack): ${prof.byJob.jobs.map((j) => `${j.job} ${j.pct.toFixed(1)}%`).join(', ')}\n`);
       for (const p of prof.top.slice(0, 15)) process.stdout.write(`  ${p.selfPct.toFixed(1).padStart(5)}%  ${p.name}  ${p.where}\n`);
     }
     process.stdout.write(`\nresult: ${flags.out} (${result.durationSeconds} s)\n`);

@@ -1,6 +1,6 @@
 /**
  * Hostile message content through the composition root (TdcApp.handleMessage) to a real STARTTLS
- * intake, logged by the real winston logger at the default level: CR/LF/NUL in header names and
+ * intake, logged by the real logger at the default level: CR/LF/NUL in header names and
  * values, a crafted Message-ID, queue id and envelope addresses, 8-bit bytes, a 1 MiB header, a body
  * planting our boundary. The journal parses back (mailparser) with exactly the expected Recipient lines
  * and the original as its attachment; every log line is one line; the copy's envelope is the intake only.

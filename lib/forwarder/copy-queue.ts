@@ -298,6 +298,11 @@ export class CopyQueue {
     entry.deadline = undefined;
     if (entry.state === 'done') return;
     const age = this.#deps.clock.now() - entry.enqueuedAt;
+    if (age < entry.maxAge) {
+      // Node's timers may fire a millisecond early by Date.now(): out at max_queue_age, never before.
+      entry.deadline = this.#deps.clock.setTimer(Math.max(1, entry.maxAge - age), () => this.#expire(entry));
+      return;
+    }
     this.#drop(entry, 'too_old', `too old (${seconds(age)} in queue, max_queue_age ${seconds(entry.maxAge)})`);
   }
 

@@ -232,6 +232,26 @@ describe('max_queue_age, counted from enqueue', () => {
     expect(agent.calls).toHaveLength(1); // the retry never ran
   });
 
+  it('a timer that fires a millisecond early (as Node\'s may, by Date.now()) does not remove the copy before 120 s', async () => {
+    /** Fires every timer 1 ms before it is due, as a real event loop sometimes does. */
+    class EarlyClock extends ManualClock {
+      override setTimer(ms: number, fn: () => void) {
+        return super.setTimer(ms > 1 ? ms - 1 : ms, fn);
+      }
+    }
+    const { fwd, agent, clock, copyEvents } = setup({ retryDelay: 200_000 }, new EarlyClock());
+    fwd.offer(copy());
+    await flush();
+    agent.calls[0]!.resolve(soft());
+    await flush();
+    clock.advance(119_999);
+    await flush();
+    expect(fwd.counters().activeRecipients).toBe(1);
+    clock.advance(1);
+    await flush();
+    expect(copyEvents().at(-1)).toMatchObject({ type: 'dropped', reason: 'too_old', detail: 'too old (120 s in queue, max_queue_age 120 s)' });
+  });
+
   it('aborts an attempt in flight at the deadline and ignores its late result', async () => {
     const { fwd, agent, clock, types } = setup();
     fwd.offer(copy());

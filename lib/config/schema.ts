@@ -100,7 +100,7 @@ export const SCHEMA: readonly KeySpec[] = [
   { section: 'tdc', key: 'min_connections', field: 'minConnections', kind: 'int', default: '3', empty: 'forbidden', min: 1, max: 100,
     doc: 'connections opened to an intake as soon as it has queued copies (one more per 10 queued copies beyond that, up to max_connections; none once the queue drains)' },
   { section: 'tdc', key: 'max_connections', field: 'maxConnections', kind: 'int', default: '10', empty: 'forbidden', min: 1, max: 100,
-    doc: 'connections to the intake at most' },
+    doc: 'connections out at most, all intakes together (the.tdc.queue\'s limit)' },
   { section: 'tdc', key: 'messages_per_connection', field: 'messagesPerConnection', kind: 'int', default: '100', empty: 'forbidden', min: 1, max: 1000,
     doc: 'copies sent over one connection before it is replaced (not how many connections there are)' },
   { section: 'tdc', key: 'connect_timeout', field: 'connectTimeout', kind: 'duration', default: '10s', empty: 'forbidden', min: 100, max: 300 * S,

@@ -28,8 +28,9 @@ function secondsText(ms: number): string {
 const EXIT_CODES = `exit codes:
   0  success (check-config: the file is valid)
   1  failure (check-config: the file has problems, each printed as file:line: key: expected …, got …;
-     run: not started; status/track: no answer or not found)
-  2  usage error (unknown command or option, missing or extra argument), or the file cannot be read
+     run: not started; status/tophosts/track: no answer or not found)
+  2  usage error (unknown command or option, missing or extra argument); check-config: the file cannot
+     be read
   check-intake exits as a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad options or file)`;
 
 /** Which file to read: explicit, environment, system path, or none (embedded default). */

@@ -194,7 +194,8 @@ export function tdcMilterPage(date: string, usage: string): string {
     '.SH SIGNALS',
     '.TP', '.B SIGHUP', roffText('Re-read the configuration file. A file with errors is refused with a log line and the old settings stay in force.'),
     '.TP', '.BR SIGTERM ", " SIGINT',
-    roffText('Stop taking new messages, give queued copies up to drain_time to reach the intake, drop the rest with one log line each, and exit 0.'),
+    roffText('Stop taking new milter connections, serve the open ones until the MTA closes them and give queued copies the rest of drain_time to reach the intake; ' +
+      'then drop the copies never attempted and hard bounce the others, with log lines for each, and exit 0.'),
     '.TP', '.B SIGUSR1', roffText('Reopen log_file (after logrotate moved it away).'),
     '.SH MTA SETTINGS',
     roffText('Postfix (main.cf); milter_default_action = accept is required so that mail flows while tdc-milter is down:'),
@@ -207,7 +208,8 @@ export function tdcMilterPage(date: string, usage: string): string {
     roffText('Sendmail: INPUT_MAIL_FILTER(`tdc\', `S=inet:8894@127.0.0.1, F=\') with F= empty, for the same reason. ' +
       'Full examples are in /usr/share/doc/tdc-milter/examples.'),
     '.SH LOGS',
-    roffText('Mail-log lines go to standard output by default (under systemd: the journal and syslog facility mail), each with the prefix TDC:, one line per event, keyed by the MTA queue id. ' +
+    roffText('Mail-log lines go to standard output by default (under systemd: the journal and syslog facility mail), one line per event. The lines about a copy are the gateway\'s own, word for word (the prefix TDC: only where the gateway writes one), keyed by the copy\'s numeric MID and DCID; ' +
+      'the policy decisions have the prefix TDC: and start with the MTA queue id. ' +
       'See log_file, syslog_socket and log_format in milter.conf(5).'),
     '.SH FILES',
     '.TP', '.I /etc/tdc\\-milter/milter.conf', 'the configuration file.',

@@ -92,7 +92,7 @@ export async function fetchStatus(listen: string, options: FetchOptions = {}): P
   return doc as StatusJson;
 }
 
-/** GET /track/<id>; null when the daemon has no copy, queue id or Message-ID like that. Throws StatusClientError. */
+/** GET /track/<id>; null when the daemon has no copy id, MID, queue id or Message-ID like that. Throws StatusClientError. */
 export async function fetchTrack(listen: string, id: string, options: FetchOptions = {}): Promise<TrackJson | null> {
   const reply = await get(listen, `/track/${encodeURIComponent(id)}`, options);
   const doc = parseJson(listen, reply);

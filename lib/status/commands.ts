@@ -53,13 +53,13 @@ export async function tophostsCommand(listen: string, options: CommandOptions = 
 /** `tdc-milter track <copy id|queue id|Message-ID>`. */
 export async function trackCommand(listen: string, id: string | undefined, options: CommandOptions = {}): Promise<CommandResult> {
   if (id === undefined || id.trim() === '') {
-    return { exitCode: 2, stdout: '', stderr: 'tdc-milter: track needs a copy id, queue id or Message-ID\n' };
+    return { exitCode: 2, stdout: '', stderr: 'tdc-milter: track needs a copy id, MID, queue id or Message-ID\n' };
   }
   if (listen === 'no') return off();
   try {
     const found = await fetchTrack(listen, id.trim(), options);
     if (found === null) {
-      return { exitCode: 1, stdout: '', stderr: `tdc-milter: ${JSON.stringify(id.trim())} is not a copy id, queue id or Message-ID in the recent history\n` };
+      return { exitCode: 1, stdout: '', stderr: `tdc-milter: ${JSON.stringify(id.trim())} is not a copy id, MID, queue id or Message-ID in the recent history\n` };
     }
     return { exitCode: 0, stdout: options.json === true ? `${JSON.stringify(found, null, 2)}\n` : formatTrack(found.records), stderr: '' };
   } catch (err) {

@@ -1,6 +1,6 @@
 /**
  * The status endpoint on node:http: `GET /` (the status page, HTML), `GET /metrics` (Prometheus
- * text), `GET /status` (JSON), `GET /track/<id>` (JSON; copy id, queue id or Message-ID),
+ * text), `GET /status` (JSON), `GET /track/<id>` (JSON; copy id, MID, queue id or Message-ID),
  * `GET /healthz` and `GET /readyz`. Loopback only unless the caller allows more, and requests naming
  * a foreign Host are refused (DNS rebinding from a local browser). Imports util and status siblings only.
  */
@@ -102,7 +102,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     const lookup = id === '' ? undefined : options.tracker.find(id);
     if (!lookup) {
       sendJson(res, 404, {
-        error: `no copy id, queue id or Message-ID ${JSON.stringify(id)} among the last ${options.tracker.capacity} journal copies`,
+        error: `no copy id, MID, queue id or Message-ID ${JSON.stringify(id)} among the last ${options.tracker.capacity} journal copies`,
       });
       return;
     }

@@ -139,7 +139,7 @@ describe('status endpoint', () => {
     expect(top.stdout).toMatch(/^2 +intake\.example\.com +1 +0 +7 +0 +0$/m);
   });
 
-  it('GET /track/<id> finds a copy id, a queue id and a Message-ID; 404 when unknown', async () => {
+  it('GET /track/<id> finds a copy id, a MID, a queue id and a Message-ID; 404 when unknown', async () => {
     const one = lifeOf(copyFacts('Q1.1', { mid: 77, messageId: '<m/1?x@example.org>', intakeAddress: 'journal@intake.example.com', bytes: 2048 }), T0);
     tracker.record(one.enqueued());
     tracker.record(one.start(5, 3));
@@ -164,6 +164,11 @@ describe('status endpoint', () => {
       }],
     });
 
+    // The MID the mail log names finds its copy, as the README's track row says.
+    const byNumber = await fetchTrack(server.address, '78');
+    expect(byNumber!.matchedBy).toBe('mid');
+    expect(byNumber!.records.map((r) => r.copyId)).toEqual(['Q1.2']);
+
     const byQueue = await fetchTrack(server.address, 'Q1');
     expect(byQueue!.matchedBy).toBe('queue');
     expect(byQueue!.records.map((r) => r.copyId)).toEqual(['Q1.1', 'Q1.2']);
@@ -174,7 +179,8 @@ describe('status endpoint', () => {
 
     const unknown = await request(server.port, '/track/NOPE');
     expect(unknown.status).toBe(404);
-    expect(JSON.parse(unknown.body).error).toContain('among the last 50 journal copies');
+    // It names every key it looked up by, MID included (as `track` and the README do).
+    expect(JSON.parse(unknown.body).error).toBe('no copy id, MID, queue id or Message-ID "NOPE" among the last 50 journal copies');
     expect(await fetchTrack(server.address, 'NOPE')).toBeNull();
     expect((await request(server.port, '/track/')).status).toBe(404);
     expect((await request(server.port, '/track/%E0%A4%A')).status).toBe(400);
@@ -184,7 +190,7 @@ describe('status endpoint', () => {
     expect(cmd.stdout).toContain('  2026-11-23T18:20:01.090Z  delivered       DCID 3  250 2.0.0 Ok\n  final state: delivered\n');
     expect(cmd.stdout.split('\n')[0]).toBe('23 Nov 2026 18:20:01 (GMT +00:00) TDC: Message 77 was successfully delivered for scanning with Cisco Secure Email Threat Defense.');
     const miss = await trackCommand(server.address, 'NOPE');
-    expect(miss).toEqual({ exitCode: 1, stdout: '', stderr: 'tdc-milter: "NOPE" is not a copy id, queue id or Message-ID in the recent history\n' });
+    expect(miss).toEqual({ exitCode: 1, stdout: '', stderr: 'tdc-milter: "NOPE" is not a copy id, MID, queue id or Message-ID in the recent history\n' });
     expect((await trackCommand(server.address, ' ')).exitCode).toBe(2);
   });
 

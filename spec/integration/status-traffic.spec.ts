@@ -243,7 +243,7 @@ describe('status, metrics and tracking after real traffic through Postfix', () =
     expect(byMid.stdout).toContain(`copy ${queueIds['m1']}.1`);
     const outgoing = await runCli(['track', queueIds['o1']!, '--config', configFile]);
     expect(outgoing.status).toBe(1);
-    expect(outgoing.stderr).toMatch(/is not a copy id, queue id or Message-ID in the recent history/);
+    expect(outgoing.stderr).toMatch(/is not a copy id, MID, queue id or Message-ID in the recent history/);
   });
 });
 

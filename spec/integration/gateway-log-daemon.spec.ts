@@ -91,13 +91,7 @@ async function run(qid: string, o: { zone: Zone; intake?: string; commandTimeout
   const daemon = DaemonProcess.spawn(configFile, {
     wrapper: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `${guard.join(' && ')} && exec "$0" "$@"`],
   });
-  cleanups.push(async () => {
-    daemon.signal('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([daemon.exited, new Promise((resolve) => (timer = setTimeout(resolve, 3_000)))]);
-    clearTimeout(timer);
-    daemon.kill();
-  });
+  cleanups.push(() => daemon.stop(3_000));
   const says = (): string => `log:\n${readLog(logFile).join('\n')}\noutput:\n${daemon.lines.join('\n')}`;
   const ports = await pollUntil(() => {
     if (daemon.child.exitCode !== null) throw new Error(`the daemon exited (${daemon.child.exitCode}); ${says()}`);

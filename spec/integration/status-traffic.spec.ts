@@ -137,11 +137,7 @@ describe('status, metrics and tracking after real traffic through Postfix', () =
 
   afterAll(async () => {
     await postfix?.stop();
-    if (daemon) {
-      daemon.signal('SIGTERM');
-      await daemon.exited;
-      daemon.kill();
-    }
+    await daemon?.stop(10_000);
     await intake?.close();
   });
 

@@ -68,7 +68,7 @@ export function summarizeProfiles(dir: string, n: number): {
  */
 const JOBS: readonly { job: string; re: RegExp; anywhere?: boolean }[] = [
   { job: 'startup', re: /internal\/modules\/cjs|\/dist\/lib\/main\.js:1$|\/dist\/lib\/config\//, anywhere: true },
-  { job: 'log lines', re: /\/status\/mail-log|\/util\/logger|winston|logform|internal\/fs\/streams/, anywhere: true },
+  { job: 'log lines', re: /\/status\/mail-log|\/util\/logger|internal\/fs\/streams/, anywhere: true },
   { job: 'tracker', re: /\/status\/tracker/ },
   { job: 'metrics, health, tophosts', re: /\/status\/(metrics|health|tophosts)|prom-client/ },
   { job: 'SMTP client + TLS', re: /\/lib\/smtp\/|\/forwarder\/(intake-pool|smtp-agent|smtp-outcome|route)|_tls_|internal\/tls/ },

@@ -5,22 +5,16 @@
  * says so (tdc_config_last_reload_successful 0); once the file is back, a SIGHUP succeeds again.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { DaemonProcess, feedIncoming, writeConfig } from '../support/daemon-process';
 import { until } from '../support/forwarder-harness';
 import { freePorts } from '../support/mta-sandbox';
 import { ScriptedIntake, TEST_CA_FILE } from '../support/scripted-intake';
 import { finalLinesOf, outcomeOf } from '../support/gateway-log';
+import { httpGet } from '../support/http-get';
 
-function getMetrics(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
+async function getMetrics(port: number): Promise<string> {
+  return (await httpGet(port, '/metrics')).body;
 }
 
 function metric(text: string, name: string): number | undefined {

@@ -182,13 +182,7 @@ describe('the Debian package', () => {
       expect(finalLinesOf(daemon.lines, `${queueId}.1`).map(outcomeOf)).toEqual(['delivered']);
     } finally {
       await postfix?.stop();
-      if (daemon !== undefined) {
-        daemon.signal('SIGTERM');
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([daemon.exited, new Promise<void>((r) => (timer = setTimeout(r, 10_000)))]);
-        clearTimeout(timer);
-        daemon.kill();
-      }
+      await daemon?.stop(10_000);
       await intake.close();
     }
   }, 120_000);

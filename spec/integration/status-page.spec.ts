@@ -58,8 +58,7 @@ tls_ca_file = ${CA_FILE}
 
   afterAll(async () => {
     await browser?.close();
-    daemon?.signal('SIGTERM');
-    await daemon?.exited;
+    await daemon?.stop(10_000);
     await intake?.close();
   });
 

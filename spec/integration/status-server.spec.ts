@@ -22,6 +22,7 @@ import {
 } from '../../lib/status';
 import { MemoryLogger } from '../../lib/util/logger';
 import { copyFacts, lifeOf } from '../support/copy-events';
+import { closedPort } from '../support/scripted-intake';
 
 const T0 = Date.UTC(2026, 10, 23, 18, 20, 1);
 
@@ -48,15 +49,6 @@ function request(port: number, path: string, options: { method?: string; host?: 
     req.on('error', reject);
     req.end();
   });
-}
-
-/** A port that nothing listens on: bind one, read it, close it. */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 describe('status endpoint', () => {

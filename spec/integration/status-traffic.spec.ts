@@ -6,7 +6,6 @@
  * daemon that is gone says so and exits 1.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { startPostfix, type PostfixInstance } from '../support/postfix';
 import { ScriptedIntake } from '../support/scripted-intake';
@@ -14,6 +13,7 @@ import { SmtpClient } from '../support/smtp-client';
 import { DaemonProcess, runCli, writeConfig } from '../support/daemon-process';
 import { freePorts } from '../support/mta-sandbox';
 import { until } from '../support/forwarder-harness';
+import { httpGet } from '../support/http-get';
 
 const CA_FILE = path.join(__dirname, '..', 'fixtures', 'tls', 'ca.crt');
 const DOMAINS = ['example.test', 'finance.example.test', 'lab.example.test'];
@@ -55,19 +55,6 @@ function message(subject: string, from: string, to: string[]): Buffer {
       `Date: Mon, 23 Nov 2026 21:40:00 +0000\r\n\r\nbody of ${subject}\r\n`,
     'latin1',
   );
-}
-
-function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
 }
 
 /** The value of one sample in a Prometheus exposition (labels in any order); undefined when absent. */
@@ -137,11 +124,7 @@ describe('status, metrics and tracking after real traffic through Postfix', () =
 
   afterAll(async () => {
     await postfix?.stop();
-    if (daemon) {
-      daemon.signal('SIGTERM');
-      await daemon.exited;
-      daemon.kill();
-    }
+    await daemon?.stop(10_000);
     await intake?.close();
   });
 

@@ -134,6 +134,15 @@ export class DaemonProcess {
     this.child.kill(sig);
   }
 
+  /** Teardown: SIGTERM, up to `graceMs` for the drain to end, then kill(). */
+  async stop(graceMs: number): Promise<void> {
+    this.signal('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    this.kill();
+  }
+
   /** SIGKILL if still running (for finally blocks) and remove the config's temp dir. */
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');

@@ -36,9 +36,3 @@ export function outcomeOf(line: string): CopyOutcome {
   if (line.includes('dropped from the.tdc.queue')) return 'dropped';
   return 'hard';
 }
-
-/** The outcome of a copy, or undefined while it has no final line. */
-export function copyOutcome(lines: readonly string[], copyId: string): CopyOutcome | undefined {
-  const f = finalLinesOf(lines, copyId);
-  return f.length === 0 ? undefined : outcomeOf(f[0]!);
-}

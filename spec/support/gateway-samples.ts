@@ -91,12 +91,6 @@ export function fieldsOf(name: string, line: string): Record<string, string> | u
   return m ? { ...(m.groups ?? {}) } : undefined;
 }
 
-/** The tracking summaries (receiver-facts §3), after their time stamps. */
-export const TRACKING_SAMPLES = {
-  delivered: 'TDC: Message 14501404 was successfully delivered for scanning with Cisco Secure Email Threat Defense.',
-  tls: 'TDC: Message 4 delivery failed to Cisco Secure Email Threat Defense: TLS Error.',
-};
-
 /** receiver-facts §4, verbatim. */
 export const TOPHOSTS_SAMPLE = `Status as of:                Fri Feb 16 19:55:34 2024 CST
 Hosts marked with '*' were down as of the last delivery attempt.

@@ -105,8 +105,6 @@ export function clientIpText(msg: CapturedMessage): string | undefined {
   return msg.clientIp;
 }
 
-export { hasLongLine };
-
 /** The attached original's header block: earlier remote-IP headers renamed, so ours is the only one. */
 function attachedHeaderBlock(msg: CapturedMessage, remoteIpHeader: string): Buffer {
   const lower = remoteIpHeader.toLowerCase();

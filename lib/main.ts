@@ -11,7 +11,7 @@ import { TdcApp } from './app';
 import { statusCommand, tophostsCommand, trackCommand } from './status';
 import { createLogger } from './util/logger';
 import { describeError } from './util/errors';
-import { formatUsage, parseCommandLine, type CommandSpec } from './cli/args';
+import { commandWord, formatUsage, parseCommandLine, type CommandSpec } from './cli/args';
 import { explainCommand } from './cli/explain';
 import { checkIntakeCommand } from './cli/check-intake';
 import { listenFdsFromEnv, notifySystemd, unsetListenEnv } from './util/systemd';
@@ -228,10 +228,9 @@ function configFor(explicit: string | undefined): { result: ConfigResult; name: 
 
 /** explain and check-intake take repeated and optional arguments: their own parsers get argv (with any leading --config). */
 function ownOptions(argv: string[]): { command: 'explain' | 'check-intake'; args: string[] } | undefined {
-  const lead = argv[0] === '--config' || argv[0] === '-c' ? 2 : 0;
-  const name = argv[lead];
-  if (name !== 'explain' && name !== 'check-intake') return undefined;
-  return { command: name, args: [...argv.slice(0, lead), ...argv.slice(lead + 1)] };
+  const word = commandWord(argv);
+  if (word === undefined || (word.name !== 'explain' && word.name !== 'check-intake')) return undefined;
+  return { command: word.name, args: [...argv.slice(0, word.index), ...argv.slice(word.index + 1)] };
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -75,6 +75,19 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
   return { kind: 'command', command: command.name, operands, config, flags };
 }
 
+/**
+ * The command word of argv and where it stands: the first operand, past any global option before it
+ * (`--config FILE`, `-c FILE`, `--config=FILE`, `-cFILE`, flags). Undefined when there is none.
+ */
+export function commandWord(argv: readonly string[]): { name: string; index: number } | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '-c') i++; // its value is no command
+    else if (!a.startsWith('-')) return { name: a, index: i };
+  }
+  return undefined;
+}
+
 /** For commands with their own parseArgs options (explain, check-intake): its errors in our words. */
 export function parseStrict<T>(parse: () => T): T {
   try {

@@ -5,7 +5,6 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config, ConfigResult } from '../config';
 import { buildJournal } from '../journal';
@@ -347,7 +346,8 @@ export function checkOptionsFrom(config: Config, args: ReturnType<typeof parseCh
     mxPort: args.port,
     send: args.send,
     heloName: config.milter.hostname,
-    tlsCa: config.tdc.tlsCaFile ? [fs.readFileSync(config.tdc.tlsCaFile)] : [],
+    // The bundle as the loader read it (the daemon uses the same text), not a second read of the file.
+    tlsCa: config.tdc.tlsCa !== undefined ? [Buffer.from(config.tdc.tlsCa, 'utf8')] : [],
     connectTimeoutMs: config.tdc.connectTimeout,
     commandTimeoutMs: config.tdc.commandTimeout,
     maxMessageBytes: config.milter.maxMessageSize,

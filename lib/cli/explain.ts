@@ -1,14 +1,15 @@
 /**
  * `tdc-milter explain`: the direction, each recipient's policy and decision, and the copy each intake
  * address would get, for a message described on the command line, decided by lib/policy; sends nothing.
- * The formatter is pure. Imports config, message and policy; never milter, journal or forwarder.
+ * The formatter is pure. Imports config, message, policy and util; never milter, journal or forwarder.
  */
 import { parseArgs } from 'node:util';
 import { parseStrict } from './args';
 import type { Config, ConfigResult } from '../config';
 import { unbracket, type CapturedMessage, type HeaderField } from '../message';
-import { classifyDirection, matchPolicy, parseIp, planJournal, type JournalPlan } from '../policy';
+import { classifyDirection, matchPolicy, planJournal, type JournalPlan } from '../policy';
 import { describeError } from '../util/errors';
+import { parseIp } from '../util/ip-network';
 
 export interface ExplainInput {
   from: string;

@@ -38,12 +38,6 @@ export interface LoadProblem {
   message: string;
 }
 
-/** An error's own message (fs errors from another realm, e.g. under Jest, are not `instanceof Error`). */
-function messageOf(err: unknown): string {
-  const m = (err as { message?: unknown } | undefined)?.message;
-  return typeof m === 'string' ? m : describeError(err);
-}
-
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** Read `file` as a PEM CA bundle: its text, or the problem (unreadable, no certificate, a bad one). */
@@ -53,7 +47,7 @@ export function readCaBundle(file: string, io: ConfigIo): { ok: true; pem: strin
   try {
     text = io.readFile(file);
   } catch (err) {
-    return { ok: false, message: `expected a readable PEM CA bundle, got ${got} (${messageOf(err)})` };
+    return { ok: false, message: `expected a readable PEM CA bundle, got ${got} (${describeError(err)})` };
   }
   const blocks = text.match(PEM_CERT) ?? [];
   if (blocks.length === 0) {
@@ -63,7 +57,7 @@ export function readCaBundle(file: string, io: ConfigIo): { ok: true; pem: strin
     try {
       new X509Certificate(block); // eslint-disable-line no-new -- parsed only to refuse a broken bundle now, not at the first TLS handshake
     } catch (err) {
-      return { ok: false, message: `expected a PEM CA bundle, got ${got} (certificate ${i + 1} of ${blocks.length}: ${messageOf(err)})` };
+      return { ok: false, message: `expected a PEM CA bundle, got ${got} (certificate ${i + 1} of ${blocks.length}: ${describeError(err)})` };
     }
   }
   return { ok: true, pem: text };
@@ -96,7 +90,7 @@ export function checkSocketGroup(listen: ListenAddress, group: string, io: Confi
   try {
     text = io.readFile(GROUP_FILE);
   } catch (err) {
-    return `expected a group of ${GROUP_FILE} or a numeric gid, got ${JSON.stringify(group)} (cannot read ${GROUP_FILE}: ${messageOf(err)})`;
+    return `expected a group of ${GROUP_FILE} or a numeric gid, got ${JSON.stringify(group)} (cannot read ${GROUP_FILE}: ${describeError(err)})`;
   }
   return findGroupId(group, text) === undefined ? `expected a group of ${GROUP_FILE} or a numeric gid, got ${JSON.stringify(group)}` : undefined;
 }

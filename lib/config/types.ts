@@ -1,10 +1,11 @@
 /**
  * The Config shape handed to the rest of the daemon (deep-frozen after loading) and the load result.
- * Types only; imports only the address and network types of util and the pattern type of ./values.
+ * Types only; imports only the address and network types of util and the pattern and rule types of ./values, ./header-rule.
  */
 import type { ListenAddress, RelaySpec } from '../util/net-address';
 import type { Network } from '../util/ip-network';
 import type { AddressPattern } from './values';
+import type { HeaderRule } from './header-rule';
 
 export type LogLevelName = 'debug' | 'info' | 'warning' | 'error';
 
@@ -73,7 +74,7 @@ export interface Policy {
   /** Set exactly when tdc = custom. */
   intakeAddress?: string;
   /** `skip_if_header` rules in file order (set only when there are some): mail with a matching header is not journaled for this policy. */
-  skipIfHeader?: { header: string; pattern: string }[];
+  skipIfHeader?: HeaderRule[];
 }
 
 export interface Config {

@@ -100,13 +100,6 @@ function rawHeader(msg: CapturedMessage, name: string): string | undefined {
   return msg.headers.find((x) => x.name.toLowerCase() === lower)?.value;
 }
 
-/** The client IP for the remote-IP header (the MTA's, already normalised by the milter). */
-export function clientIpText(msg: CapturedMessage): string | undefined {
-  return msg.clientIp;
-}
-
-export { hasLongLine };
-
 /** The attached original's header block: earlier remote-IP headers renamed, so ours is the only one. */
 function attachedHeaderBlock(msg: CapturedMessage, remoteIpHeader: string): Buffer {
   const lower = remoteIpHeader.toLowerCase();
@@ -173,7 +166,7 @@ export function buildJournalParts(input: JournalInput): Buffer[] {
   // The attached original: Return-Path (the envelope sender, as a final delivery adds it), our
   // remote-IP header, then the original's header block (earlier remote-IP headers renamed) and body.
   const inner: Buffer[] = [];
-  const ip = clientIpText(msg);
+  const ip = msg.clientIp; // the MTA's, already normalised by the milter
   let top = `Return-Path: <${singleLine(msg.sender.address)}>\r\n`;
   if (ip !== undefined) top += `${input.remoteIpHeader}: ${ip}\r\n`;
   inner.push(Buffer.from(top, 'latin1'), attachedHeaderBlock(msg, input.remoteIpHeader), ...msg.body.filter((b) => b.length > 0));

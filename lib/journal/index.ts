@@ -3,7 +3,7 @@
  * never policy, milter or forwarder.
  */
 export {
-  buildJournal, buildJournalParts, chooseBoundary, occursIn, clientIpText, rfc5322Date, describeOriginal, hasLongLine, reportLines,
+  buildJournal, buildJournalParts, chooseBoundary, occursIn, rfc5322Date, describeOriginal, reportLines,
   JOURNAL_HEADER, RENAMED_PREFIX, UNKNOWN_MESSAGE_ID, UNSPECIFIED_ADDRESS, type JournalInput, type OriginalFacts, type BodyType,
 } from './build';
 export { decodeHeaderText, firstAddress } from './header-text';

@@ -5,4 +5,4 @@
 export { classifyDirection } from './direction';
 export { planJournal, matchPolicy, JOURNAL_MARKER_HEADER, type JournalCopyPlan, type JournalPlan, type SkippedRecipients } from './plan';
 export { matchesAny, matchesPattern, splitAddress, type SplitAddress } from './address';
-export { clientIp, parseIp, type Ip } from './network';
+export { clientIp } from './network';

@@ -5,8 +5,6 @@
 import type { CapturedMessage } from '../message';
 import { parseIp, type IpAddress } from '../util/ip-network';
 
-export { parseIp, type IpAddress as Ip };
-
 /** The client IP the MTA reported, parsed; undefined when unknown or not an IP address. */
 export function clientIp(msg: Pick<CapturedMessage, 'clientIp'>): { text: string; ip: IpAddress } | undefined {
   const text = msg.clientIp;

@@ -120,7 +120,7 @@ export function planJournal(msg: CapturedMessage, config: Config): JournalPlan {
 
   const intakes = new Set([config.tdc.intakeAddress, ...config.policies.map((p) => p.intakeAddress ?? '')].filter((a) => a !== '').map((a) => a.toLowerCase()));
   const copies = new Map<string, JournalCopyPlan>();
-  const skipped = new Map<string, { policy: string; recipients: string[]; reason: string }>();
+  const skipped = new Map<string, SkippedRecipients>();
   const seen = new Set<string>();
   const skip = (policy: string, recipient: string, reason: string, byHeader = false) => {
     const key = `${policy}\0${reason}`;

@@ -14,5 +14,7 @@ export class TdcError extends Error {
 /** The message of anything thrown, for a log line. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
-  return String(err);
+  // An Error of another realm (node's own fs errors under Jest's vm) is no `instanceof Error`.
+  const m = (err as { message?: unknown } | null | undefined)?.message;
+  return typeof m === 'string' ? m : String(err);
 }

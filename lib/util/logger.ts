@@ -284,6 +284,3 @@ export class MemoryLogger implements Logger {
     return this.lines.map((l) => l.message).filter((m) => pattern.test(m));
   }
 }
-
-/** A logger that drops everything. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -2,7 +2,7 @@
  * The command line's grammar (lib/cli/args): strict parsing from the command table, usage errors in
  * plain words, and a usage text that lists every command and option of the table.
  */
-import { GLOBAL_OPTIONS, formatUsage, parseCommandLine, type CommandSpec } from '../../../lib/cli/args';
+import { GLOBAL_OPTIONS, commandWord, formatUsage, parseCommandLine, type CommandSpec } from '../../../lib/cli/args';
 
 const TABLE: CommandSpec[] = [
   { name: 'run', help: 'start the daemon' },
@@ -60,4 +60,17 @@ describe('formatUsage', () => {
   it('keeps every line within 100 columns', () => {
     expect(text.split('\n').filter((l) => l.length > 100)).toEqual([]);
   });
+});
+
+describe('commandWord', () => {
+  // explain and check-intake parse their own options: main finds their word however --config is written.
+  it.each<[string[], { name: string; index: number } | undefined]>([
+    [['explain', '--from', 'a@b.example'], { name: 'explain', index: 0 }],
+    [['--config', 'x.conf', 'explain'], { name: 'explain', index: 2 }],
+    [['-c', 'explain', 'check-intake'], { name: 'check-intake', index: 2 }],
+    [['--config=x.conf', 'explain', '--rcpt', 'c@d.example'], { name: 'explain', index: 1 }],
+    [['-cx.conf', 'check-intake', 'i@intake.example'], { name: 'check-intake', index: 1 }],
+    [['--help'], undefined],
+    [[], undefined],
+  ])('%j', (argv, expected) => expect(commandWord(argv)).toEqual(expected));
 });

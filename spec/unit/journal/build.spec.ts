@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
-import { buildJournal, chooseBoundary, occursIn, clientIpText, rfc5322Date, singleLine, type JournalInput } from '../../../lib/journal';
+import { buildJournal, chooseBoundary, occursIn, rfc5322Date, singleLine, type JournalInput } from '../../../lib/journal';
 import { cutBytes, headerField, reportLine } from '../../../lib/journal/sanitize';
 import { originalMessage, type ClientInfo } from '../../../lib/message';
 import { TdcError } from '../../../lib/util/errors';
@@ -111,7 +111,7 @@ describe('the sender-IP header', () => {
     [undefined, { client_addr: 'garbage\r\nX: y' }, undefined],
     [{ hostname: 'h', family: 'unknown' }, {}, undefined],
   ])('client %j, macros %j → %s', (client, macros, expected) => {
-    expect(clientIpText(withClient(client as ClientInfo | undefined, macros))).toBe(expected);
+    expect(withClient(client as ClientInfo | undefined, macros).clientIp).toBe(expected);
   });
 
   it('is left out when the client IP is unknown', () => {

@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { isUtf8 } from 'node:buffer';
 import { simpleParser } from 'mailparser';
-import { buildJournal, decodeHeaderText, firstAddress, hasLongLine, reportLines } from '../../../lib/journal';
+import { buildJournal, decodeHeaderText, firstAddress, reportLines } from '../../../lib/journal';
+import { hasLongLine } from '../../../lib/util/long-line';
 import { encodedHeaderField, quotedPrintable } from '../../../lib/journal/header-text';
 import { makeMessage } from '../../support/captured-message';
 import { unjournal } from '../../support/unjournal';

@@ -1,7 +1,8 @@
 /** Incoming or outgoing: daemon name, authentication, internal networks (IPv4, IPv6, IPv4-mapped). */
 import type { Config } from '../../../lib/config';
 import type { ClientInfo } from '../../../lib/message';
-import { classifyDirection, parseIp } from '../../../lib/policy';
+import { classifyDirection } from '../../../lib/policy';
+import { parseIp } from '../../../lib/util/ip-network';
 import { makeMessage } from '../../support/captured-message';
 import { networks } from '../../support/config-values';
 

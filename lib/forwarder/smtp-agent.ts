@@ -164,6 +164,14 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
     });
   }
 
+  /** Connections open or opening, all pools (the count `stats` reports, without building its map). */
+  #connectionCount(): number {
+    let n = 0;
+    for (const p of this.#pools.values()) n += p.size;
+    for (const p of this.#retired) n += p.size;
+    return n;
+  }
+
   stats(): AgentStats {
     const byDomain = new Map<string, number>();
     let total = 0;
@@ -211,7 +219,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
     this.#closed = true;
     const all = (): IntakePool[] => [...this.#pools.values(), ...this.#retired];
     for (const p of all()) for (const w of p.retire()) w.resolve(abortedResult('the forwarder is closing'));
-    if (this.stats().connections === 0) return;
+    if (this.#connectionCount() === 0) return;
     await new Promise<void>((resolve) => {
       const timer = this.#clock.setTimer(waitMs, () => {
         for (const p of all()) p.abortAll('the forwarder is closing');
@@ -234,7 +242,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
 
   #mayOpen(pool: IntakePool): boolean {
     if (this.#closed) return false;
-    if (this.stats().connections < this.#o.maxConnections) return true;
+    if (this.#connectionCount() < this.#o.maxConnections) return true;
     // At the cap: an idle connection elsewhere gives its slot up (it closes; `released` pumps again).
     for (const p of [...this.#retired, ...this.#pools.values()]) if (p !== pool && p.closeIdle()) break;
     return false;
@@ -243,7 +251,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
   #released(): void {
     for (const p of [...this.#retired]) if (p.size === 0 && !p.busy) this.#retired.delete(p);
     if (!this.#closed) for (const p of this.#pools.values()) p.pump();
-    if (this.stats().connections === 0 && this.#whenEmpty.length > 0) {
+    if (this.#connectionCount() === 0 && this.#whenEmpty.length > 0) {
       for (const w of this.#whenEmpty.splice(0)) w();
     }
   }

@@ -214,8 +214,9 @@ export class CopyTracker {
     let rec = this.#records.get(copyId);
     if (rec) return rec;
     rec = {
+      // state and summary: `record` sets both from this very event (a new record is never final).
       copyId, mid, queueId, messageId, intakeAddress, state: 'queued', final: false,
-      summary: `TDC: Message ${mid} is queued for delivery to ${SETD}.`, summaryAt: e.at, events: [], omittedEvents: 0,
+      summary: '', summaryAt: e.at, events: [], omittedEvents: 0,
     };
     this.#records.set(copyId, rec);
     addTo(this.#byQueue, queueId, copyId);

@@ -28,7 +28,7 @@ export function clientAllowed(allow: readonly Network[], remote: string | undefi
 
 export async function startMetricsServer(options: MetricsServerOptions): Promise<HttpListener> {
   const { logger } = options;
-  const where = parseStatusListen(options.listen);
+  const where = parseStatusListen(options.listen, 'metrics_listen');
   const listener = await listenHttp(where, { setting: 'metrics_listen', label: 'metrics listener' }, logger, async (req, res) => {
     const client = req.socket.remoteAddress;
     if (!clientAllowed(options.allow, client)) {

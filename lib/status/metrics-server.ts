@@ -41,7 +41,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(res, 405, TEXT_TYPE, `method ${req.method ?? ''} not allowed; only GET\n`, { Allow: 'GET' });
+      send(res, 405, TEXT_TYPE, `method ${req.method ?? ''} not allowed; only GET and HEAD\n`, { Allow: 'GET, HEAD' });
       return;
     }
     if (path === '/metrics') send(res, 200, options.metrics.contentType, await options.metrics.metricsText());

@@ -10,7 +10,7 @@ import { connectionsWanted } from './concurrency';
 import type { DeliveryAgent, DeliveryResult, QueuedCopy } from './delivery-agent';
 import type { CopyEvent, CopyFacts, DropReason } from './events';
 import { Fifo, type FifoNode } from './fifo';
-import { MAX_ATTEMPTS, domainOf, journalBytes, type CopyIdentity, type ForwarderOptions, type JournalCopy } from './types';
+import { MAX_ATTEMPTS, copyFacts, journalBytes, type CopyIdentity, type ForwarderOptions, type JournalCopy } from './types';
 
 export type QueueOptions = Pick<ForwarderOptions,
   'maxQueueAge' | 'retryDelay' | 'queueMaxMessages' | 'queueMaxBytes' | 'minConnections' | 'maxConnections'>;
@@ -115,7 +115,7 @@ export class CopyQueue {
 
   /** A copy refused before it was built (or as offered): it gets a MID and one `dropped` event. */
   refuse(copy: CopyIdentity, bytes: number, refused: { reason: DropReason; detail: string }): void {
-    const facts = this.#facts(copy, this.#deps.nextMid(), bytes);
+    const facts = copyFacts(copy, this.#deps.nextMid(), bytes);
     this.#emit({ type: 'dropped', at: this.#deps.clock.now(), copy: facts, reason: refused.reason, attempted: false, detail: refused.detail });
   }
 
@@ -128,7 +128,7 @@ export class CopyQueue {
       return undefined;
     }
     const mid = this.#deps.nextMid();
-    const facts = this.#facts(copy, mid, bytes);
+    const facts = copyFacts(copy, mid, bytes);
     const line = this.#line(copy.intakeAddress);
     const entry: Entry = {
       copy: { ...copy, mid }, facts, line, enqueuedAt: this.#deps.clock.now(), maxAge: this.#o.maxQueueAge,
@@ -173,13 +173,6 @@ export class CopyQueue {
   close(): void {
     this.#closed = true;
     this.#dropAll();
-  }
-
-  #facts(copy: CopyIdentity, mid: number, bytes: number): CopyFacts {
-    return {
-      copyId: copy.id, mid, queueId: copy.queueId, messageId: copy.messageId,
-      intakeAddress: copy.intakeAddress, destination: domainOf(copy.intakeAddress), bytes,
-    };
   }
 
   #line(intake: string): IntakeLine {

@@ -18,14 +18,14 @@ export function isCopyEvent(e: ForwarderEvent): e is CopyEvent {
 export class CounterBook {
   readonly #total = zeroCounters();
   readonly #byDomain = new Map<string, ForwarderCounters>();
-  /** Copies in the queue now, by MID: a copy refused at offer has no entry here. */
-  readonly #queued = new Map<number, { destination: string; bytes: number }>();
+  /** MIDs of the copies in the queue now: a copy refused at offer has none (its events carry the rest). */
+  readonly #queued = new Set<number>();
 
   observe(e: CopyEvent): void {
     const { mid, destination, bytes } = e.copy;
     switch (e.type) {
       case 'enqueued':
-        this.#queued.set(mid, { destination, bytes });
+        this.#queued.add(mid);
         this.#bump(destination, 'enqueued', 1);
         this.#bump(destination, 'activeRecipients', 1);
         this.#bump(destination, 'queuedBytes', bytes);
@@ -34,13 +34,13 @@ export class CounterBook {
         this.#bump(destination, 'softBounced', 1);
         return;
       case 'delivered':
-        this.#leave(mid, destination, 'delivered');
+        this.#leave(mid, destination, bytes, 'delivered');
         return;
       case 'hard_bounce':
-        this.#leave(mid, destination, 'hardBounced');
+        this.#leave(mid, destination, bytes, 'hardBounced');
         return;
       case 'dropped':
-        this.#leave(mid, destination, e.attempted ? 'hardBounced' : 'dropped');
+        this.#leave(mid, destination, bytes, e.attempted ? 'hardBounced' : 'dropped');
         return;
       default:
         return;
@@ -57,17 +57,15 @@ export class CounterBook {
     return out;
   }
 
-  #leave(mid: number, destination: string, field: 'delivered' | 'hardBounced' | 'dropped'): void {
-    const q = this.#queued.get(mid);
-    if (q) {
-      this.#queued.delete(mid);
-      this.#bump(q.destination, 'activeRecipients', -1);
-      this.#bump(q.destination, 'queuedBytes', -q.bytes);
+  #leave(mid: number, destination: string, bytes: number, field: 'delivered' | 'hardBounced' | 'dropped'): void {
+    if (this.#queued.delete(mid)) {
+      this.#bump(destination, 'activeRecipients', -1);
+      this.#bump(destination, 'queuedBytes', -bytes);
     } else {
       // Refused at offer: offered and gone in one step, so the identity still holds.
       this.#bump(destination, 'enqueued', 1);
     }
-    this.#bump(q?.destination ?? destination, field, 1);
+    this.#bump(destination, field, 1);
   }
 
   #bump(domain: string, field: keyof ForwarderCounters, delta: number): void {

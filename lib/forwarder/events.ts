@@ -64,7 +64,7 @@ export type DnsEvent = At & {
   type: 'dns_error';
   domain: string;
   rrtype: 'MX' | 'A' | 'AAAA';
-  /** 'NXDomain', 'ServFail', 'Timeout', 'Null MX', 'No address'. */
+  /** dnsWord's: 'NXDomain', 'ServFail', 'Timeout', 'Null MX', 'No address', 'Refused' (else the resolver's code). */
   error: string;
   hard: boolean;
   /** The copy the lookup was for, when one was waiting on it. */

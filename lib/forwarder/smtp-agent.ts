@@ -10,11 +10,11 @@ import { describeError } from '../util/errors';
 import type { Logger } from '../util/logger';
 import { SecureContexts, TlsSessionCache } from '../smtp/tls-sessions';
 import type { AgentStats, DeliveryAgent, DeliveryContext, DeliveryResult, QueuedCopy } from './delivery-agent';
-import type { ConnectionEvent, CopyFacts, DnsEvent } from './events';
+import type { ConnectionEvent, DnsEvent } from './events';
 import { IntakePool, type PoolHost } from './intake-pool';
 import { DnsFailure, Router, createResolver, type DnsResolverLike } from './route';
 import { abortedResult, classifyDns, dnsWord, localResult } from './smtp-outcome';
-import { domainOf, journalBytes, type ForwarderOptions } from './types';
+import { copyFacts, domainOf, journalBytes, type ForwarderOptions } from './types';
 
 export interface SmtpAgentDeps {
   clock: Clock;
@@ -35,13 +35,6 @@ export interface SmtpAgentDeps {
 function connectionSignature(o: ForwarderOptions): string {
   return JSON.stringify([o.relay && [o.relay.host, o.relay.port], (o.tlsCa ?? []).map((b) => b.toString('base64')), o.connectTimeout, o.commandTimeout,
     o.heloName, o.dnsServers, o.tlsServername, o.mxPort]);
-}
-
-export function copyFacts(copy: QueuedCopy): CopyFacts {
-  return {
-    copyId: copy.id, mid: copy.mid, queueId: copy.queueId, messageId: copy.messageId,
-    intakeAddress: copy.intakeAddress, destination: domainOf(copy.intakeAddress), bytes: journalBytes(copy.raw),
-  };
 }
 
 /** The DnsEvent fields of a failed lookup: the name and record type queried, in the gateway's words. */
@@ -144,7 +137,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
       if (!(err instanceof DnsFailure)) return localResult(`route lookup failed: ${describeError(err)}`);
       // One event per lookup: the copy's own lookup reports it; a lookup for the demand alone does not
       // (it shares the copy's query in flight, and a copy always follows the demand).
-      if (copy) this.#emit({ type: 'dns_error', at: this.#clock.now(), ...dnsEventFields(err, domain), hard: err.hard, copy: copyFacts(copy) });
+      if (copy) this.#emit({ type: 'dns_error', at: this.#clock.now(), ...dnsEventFields(err, domain), hard: err.hard, copy: copyFacts(copy, copy.mid, journalBytes(copy.raw)) });
       return classifyDns(err);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
@@ -169,6 +162,14 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
       pool.setRoute(r.route);
       pool.setDemand(this.#demand.get(domain) ?? 0);
     });
+  }
+
+  /** Connections open or opening, all pools (the count `stats` reports, without building its map). */
+  #connectionCount(): number {
+    let n = 0;
+    for (const p of this.#pools.values()) n += p.size;
+    for (const p of this.#retired) n += p.size;
+    return n;
   }
 
   stats(): AgentStats {
@@ -218,7 +219,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
     this.#closed = true;
     const all = (): IntakePool[] => [...this.#pools.values(), ...this.#retired];
     for (const p of all()) for (const w of p.retire()) w.resolve(abortedResult('the forwarder is closing'));
-    if (this.stats().connections === 0) return;
+    if (this.#connectionCount() === 0) return;
     await new Promise<void>((resolve) => {
       const timer = this.#clock.setTimer(waitMs, () => {
         for (const p of all()) p.abortAll('the forwarder is closing');
@@ -241,7 +242,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
 
   #mayOpen(pool: IntakePool): boolean {
     if (this.#closed) return false;
-    if (this.stats().connections < this.#o.maxConnections) return true;
+    if (this.#connectionCount() < this.#o.maxConnections) return true;
     // At the cap: an idle connection elsewhere gives its slot up (it closes; `released` pumps again).
     for (const p of [...this.#retired, ...this.#pools.values()]) if (p !== pool && p.closeIdle()) break;
     return false;
@@ -250,7 +251,7 @@ export class SmtpAgent implements DeliveryAgent<ForwarderOptions> {
   #released(): void {
     for (const p of [...this.#retired]) if (p.size === 0 && !p.busy) this.#retired.delete(p);
     if (!this.#closed) for (const p of this.#pools.values()) p.pump();
-    if (this.stats().connections === 0 && this.#whenEmpty.length > 0) {
+    if (this.#connectionCount() === 0 && this.#whenEmpty.length > 0) {
       for (const w of this.#whenEmpty.splice(0)) w();
     }
   }

@@ -1,9 +1,11 @@
 /**
  * The forwarder's public shapes (the contract app.ts builds against): copies, options, counters.
  * The seam between the queue (when) and a delivery agent (how) is delivery-agent.ts.
- * Imports nothing but node types and util's RelaySpec; never imports milter, policy or journal.
+ * Imports nothing but node types, util's RelaySpec and the event shapes (types only); never imports
+ * milter, policy or journal.
  */
 import type { RelaySpec } from '../util/net-address';
+import type { CopyFacts } from './events';
 
 /** The name admins know from Cisco's TDC: the one forwarder queue. */
 export const QUEUE_NAME = 'the.tdc.queue';
@@ -97,4 +99,12 @@ export function zeroCounters(): ForwarderCounters {
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
   return at < 0 ? '' : address.slice(at + 1).toLowerCase();
+}
+
+/** The facts every event of a copy carries: the one place they are built (queue and agent alike). */
+export function copyFacts(copy: CopyIdentity, mid: number, bytes: number): CopyFacts {
+  return {
+    copyId: copy.id, mid, queueId: copy.queueId, messageId: copy.messageId,
+    intakeAddress: copy.intakeAddress, destination: domainOf(copy.intakeAddress), bytes,
+  };
 }

@@ -8,9 +8,9 @@ import { formatStatusAddress, isLoopback, parseStatusAddress, type StatusAddress
 
 export { formatStatusAddress, isLoopback, type StatusAddress };
 
-/** Parse `HOST:PORT`; an `inet:`/`inet6:` prefix is tolerated. Throws TdcError('status_listen'). */
-export function parseStatusListen(text: string): StatusAddress {
+/** Parse `HOST:PORT`; an `inet:`/`inet6:` prefix is tolerated. Throws TdcError(setting) naming the setting. */
+export function parseStatusListen(text: string, setting: 'status_listen' | 'metrics_listen' = 'status_listen'): StatusAddress {
   const r = parseStatusAddress(text);
   if (r.ok) return r.value;
-  throw new TdcError('status_listen', `status_listen: expected HOST:PORT with an IP address (e.g. 127.0.0.1:8895 or [::1]:8895), got ${JSON.stringify(text)}: ${r.why ?? 'not an address'}`);
+  throw new TdcError(setting, `${setting}: expected HOST:PORT with an IP address (e.g. 127.0.0.1:8895 or [::1]:8895), got ${JSON.stringify(text)}: ${r.why ?? 'not an address'}`);
 }

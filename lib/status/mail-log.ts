@@ -1,14 +1,13 @@
 /**
  * The mail log in the gateway's words: each forwarder event becomes the gateway's lines for it
  * (receiver-facts §3, word for word, `TDC:` only where it has one) plus ours in the same style.
- * `mailLogLines` is pure; `MailLog` writes them. Imports only the forwarder's types and util.
+ * `mailLogLines` is pure; `MailLog` writes them. Imports only the forwarder's types (and the queue's
+ * name and attempt count from its types.ts, which has no code) and util.
  */
 import type { CopyEvent, DeliveryResult, ForwarderEvent } from '../forwarder';
+import { MAX_ATTEMPTS, QUEUE_NAME as QUEUE } from '../forwarder/types';
 import type { LogLevel, Logger } from '../util/logger';
 import { SETD } from './tracker';
-
-/** The queue's name, as the gateway's lines and tophosts write it. */
-const QUEUE = 'the.tdc.queue';
 
 export interface MailLogLine {
   level: LogLevel;
@@ -90,7 +89,7 @@ export function mailLogLines(e: ForwarderEvent): MailLogLine[] {
     case 'soft_bounce': {
       const r = e.result;
       const secs = Number((e.retryInMs / 1000).toFixed(3));
-      return [warning(`Delayed: DCID ${r.dcid ?? 0} MID ${e.copy.mid} to RID 0 - ${bounceText(r)}; retry in ${secs} s (attempt ${e.attempt} of 2)`)];
+      return [warning(`Delayed: DCID ${r.dcid ?? 0} MID ${e.copy.mid} to RID 0 - ${bounceText(r)}; retry in ${secs} s (attempt ${e.attempt} of ${MAX_ATTEMPTS})`)];
     }
     case 'hard_bounce':
       return hardBounceLines(e, e.result);

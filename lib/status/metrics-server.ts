@@ -28,7 +28,7 @@ export function clientAllowed(allow: readonly Network[], remote: string | undefi
 
 export async function startMetricsServer(options: MetricsServerOptions): Promise<HttpListener> {
   const { logger } = options;
-  const where = parseStatusListen(options.listen);
+  const where = parseStatusListen(options.listen, 'metrics_listen');
   const listener = await listenHttp(where, { setting: 'metrics_listen', label: 'metrics listener' }, logger, async (req, res) => {
     const client = req.socket.remoteAddress;
     if (!clientAllowed(options.allow, client)) {
@@ -41,7 +41,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(res, 405, TEXT_TYPE, `method ${req.method ?? ''} not allowed; only GET\n`, { Allow: 'GET' });
+      send(res, 405, TEXT_TYPE, `method ${req.method ?? ''} not allowed; only GET and HEAD\n`, { Allow: 'GET, HEAD' });
       return;
     }
     if (path === '/metrics') send(res, 200, options.metrics.contentType, await options.metrics.metricsText());

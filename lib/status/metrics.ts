@@ -3,11 +3,13 @@
  * (`the.tdc.queue` and each intake domain) and the milter's stats, both read from source functions
  * at scrape time; drops by reason, last delivery and copy lag from the forwarder's events
  * (`observeForwarderEvent`); journal decisions, end-of-body latency, build and reload facts.
- * Imports prom-client and only the *types* of the forwarder's and milter's contracts.
+ * Imports prom-client and only the *types* of the forwarder's and milter's contracts (and the
+ * queue's name from the forwarder's types.ts, which has no code).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ForwarderCounters } from '../forwarder';
 import type { DropReason, ForwarderEvent } from '../forwarder/events';
+import { QUEUE_NAME } from '../forwarder/types';
 import type { MilterStats } from '../milter';
 
 export type QueueCounters = ForwarderCounters;
@@ -21,7 +23,7 @@ export interface QueueSnapshot {
 export type MilterStatsSnapshot = MilterStats;
 
 /** The label value of the whole queue, as Cisco's tophosts names it. */
-export const QUEUE_DESTINATION = 'the.tdc.queue';
+export const QUEUE_DESTINATION = QUEUE_NAME;
 
 /** The policy label when a decision was made before any policy applied (not incoming, oversized…). */
 export const NO_POLICY = '(none)';

@@ -1,13 +1,13 @@
 /**
  * `tdc-milter tophosts` in the gateway's layout (receiver-facts §4), and `HostDownState`, which marks a
  * destination whose last delivery attempt failed on the connection (from the event stream).
- * `formatTophosts` is pure. Imports only the forwarder's types and util.
+ * `formatTophosts` is pure. Imports only the forwarder's types (and the queue's name from its
+ * types.ts, which has no code) and util.
  */
 import type { ForwarderEvent } from '../forwarder';
+import { QUEUE_NAME as QUEUE } from '../forwarder/types';
 import { oneLine } from '../util/logger';
 import type { DestinationJson, StatusJson } from './status-json';
-
-const QUEUE = 'the.tdc.queue';
 
 /** Failures that happen before an SMTP transaction could start: the host counts as down. */
 const CONNECTION_KINDS: ReadonlySet<string> = new Set(['network', 'tls', 'dns', 'dns_hard']);

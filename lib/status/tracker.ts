@@ -2,9 +2,11 @@
  * Message tracking: the life of every journal copy over a bounded recent history (oldest evicted),
  * subscribed to the forwarder's event stream (the copy events carry everything: ids, Message-ID,
  * intake, outcome). Lookup by copy id, MID, MTA queue id or Message-ID; each copy carries message
- * tracking's one-line summary in the gateway's words. Imports only the *types* of the forwarder.
+ * tracking's one-line summary in the gateway's words. Imports only the *types* of the forwarder
+ * (and MAX_ATTEMPTS from its types.ts, which has no code).
  */
 import type { CopyEvent, DeliveryResult, ForwarderEvent } from '../forwarder';
+import { MAX_ATTEMPTS } from '../forwarder/types';
 
 /** The history's event kinds: the queue's copy event types. */
 export type CopyEventKind = CopyEvent['type'];
@@ -66,7 +68,7 @@ export function resultText(r: DeliveryResult): string {
 function detailOf(e: CopyEvent): string {
   switch (e.type) {
     case 'enqueued': return `MID ${e.copy.mid} queued for ${e.copy.intakeAddress} (${e.copy.bytes} bytes)`;
-    case 'attempt': return `attempt ${e.attempt} of 2`;
+    case 'attempt': return `attempt ${e.attempt} of ${MAX_ATTEMPTS}`;
     case 'delivery_start': return `delivery start, attempt ${e.attempt}`;
     case 'delivered': return e.result.reply;
     case 'soft_bounce': return `${resultText(e.result)}; retry in ${Number((e.retryInMs / 1000).toFixed(3))} s`;
@@ -212,8 +214,9 @@ export class CopyTracker {
     let rec = this.#records.get(copyId);
     if (rec) return rec;
     rec = {
+      // state and summary: `record` sets both from this very event (a new record is never final).
       copyId, mid, queueId, messageId, intakeAddress, state: 'queued', final: false,
-      summary: `TDC: Message ${mid} is queued for delivery to ${SETD}.`, summaryAt: e.at, events: [], omittedEvents: 0,
+      summary: '', summaryAt: e.at, events: [], omittedEvents: 0,
     };
     this.#records.set(copyId, rec);
     addTo(this.#byQueue, queueId, copyId);

@@ -34,6 +34,10 @@ describe('parseStatusListen', () => {
     expect(() => parseStatusListen(text)).toThrow(/^status_listen: expected HOST:PORT with an IP address/);
   });
 
+  it('names metrics_listen when that is the setting it reads', () => {
+    expect(() => parseStatusListen('no', 'metrics_listen')).toThrow(/^metrics_listen: expected HOST:PORT with an IP address/);
+  });
+
   it('formats an address back into the form it reads', () => {
     expect(formatStatusAddress({ host: '::1', port: 8895 })).toBe('[::1]:8895');
     expect(formatStatusAddress({ host: '127.0.0.1', port: 1 })).toBe('127.0.0.1:1');
